@@ -1,0 +1,175 @@
+"""Reads and validates the editors' YAML files. Every error names the file and the line."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import yaml
+
+from knowledge.model import LANGUAGES, Entry, KnowledgeBase
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+KNOWLEDGE_SUFFIXES = (".yml", ".yaml")
+
+
+class KnowledgeError(ValueError):
+    """One or more problems in the knowledge files; `problems` holds (file, line, message)."""
+
+    def __init__(self, problems: List[Tuple[str, int, str]]):
+        self.problems = problems
+        super().__init__("\n".join(f"{path}:{line}: {message}" for path, line, message in problems))
+
+
+def default_knowledge_dir() -> Path:
+    configured = os.environ.get("KNOWLEDGE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent / "demo"
+
+
+def knowledge_files(directory: Union[str, Path]) -> List[Path]:
+    root = Path(directory)
+    if not root.is_dir():
+        raise KnowledgeError([(str(root), 0, "knowledge directory does not exist")])
+    return sorted(p for p in root.rglob("*") if p.suffix in KNOWLEDGE_SUFFIXES and p.is_file())
+
+
+def load_knowledge(directory: Union[str, Path, None] = None) -> KnowledgeBase:
+    """Load every YAML file under `directory`; raise KnowledgeError listing all problems found."""
+    root = Path(directory) if directory else default_knowledge_dir()
+    files = knowledge_files(root)
+    problems: List[Tuple[str, int, str]] = []
+    entries: List[Entry] = []
+    first_seen: Dict[str, Tuple[str, int]] = {}
+    if not files:
+        problems.append((str(root), 0, "no knowledge files (*.yml) found"))
+    for path in files:
+        for entry in _load_file(path, problems):
+            if entry.id in first_seen:
+                other_file, other_line = first_seen[entry.id]
+                problems.append(
+                    (entry.source, entry.line, f"duplicate id '{entry.id}' (first defined at {other_file}:{other_line})")
+                )
+                continue
+            first_seen[entry.id] = (entry.source, entry.line)
+            entries.append(entry)
+    if problems:
+        raise KnowledgeError(problems)
+    return KnowledgeBase(directory=str(root), entries=entries)
+
+
+def _line(node: Optional[yaml.Node]) -> int:
+    return node.start_mark.line + 1 if node is not None else 0
+
+
+def _mapping_get(node: yaml.MappingNode, key: str) -> Optional[yaml.Node]:
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            return value_node
+    return None
+
+
+def _load_file(path: Path, problems: List[Tuple[str, int, str]]) -> List[Entry]:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        problems.append((source, 0, f"not UTF-8 text: {error}"))
+        return []
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problems.append((source, line, f"invalid YAML: {getattr(error, 'problem', None) or error}"))
+        return []
+    if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
+        problems.append((source, 1, "expected a mapping with 'topic' and 'entries'"))
+        return []
+    unknown = set(data) - {"topic", "entries"}
+    for key in sorted(unknown):
+        problems.append((source, _line(_mapping_get(root, key)), f"unknown key '{key}'"))
+    topic = data.get("topic")
+    if not isinstance(topic, str) or not topic.strip():
+        problems.append((source, _line(_mapping_get(root, "topic")) or 1, "missing 'topic' (a non-empty string)"))
+        topic = path.stem
+    entries_node = _mapping_get(root, "entries")
+    raw_entries = data.get("entries")
+    if not isinstance(raw_entries, list) or not isinstance(entries_node, yaml.SequenceNode):
+        problems.append((source, _line(entries_node) or 1, "missing 'entries' (a list)"))
+        return []
+    entries = []
+    for raw, node in zip(raw_entries, entries_node.value):
+        entry = _parse_entry(raw, node, topic, source, problems)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _parse_entry(raw, node, topic: str, source: str, problems) -> Optional[Entry]:
+    line = _line(node)
+    if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):
+        problems.append((source, line, "an entry must be a mapping with 'id', 'questions' and 'answer'"))
+        return None
+    count_before = len(problems)
+
+    def report(key: Optional[str], message: str, child: Optional[yaml.Node] = None) -> None:
+        where = child if child is not None else (_mapping_get(node, key) if key else None)
+        problems.append((source, _line(where) or line, message))
+
+    for key in sorted(set(raw) - {"id", "questions", "answer", "handoff"}):
+        report(key, f"unknown key '{key}'")
+    entry_id = raw.get("id")
+    if not isinstance(entry_id, str) or not ID_PATTERN.match(entry_id):
+        report("id", f"entry needs an 'id' of lower-case letters, digits, '-', '_' or '.' (got {entry_id!r})")
+        entry_id = None
+    label = f"entry '{entry_id}'" if entry_id else "entry"
+
+    questions: Dict[str, Tuple[str, ...]] = {}
+    raw_questions = raw.get("questions", {})
+    questions_node = _mapping_get(node, "questions")
+    if raw_questions is None:
+        raw_questions = {}
+    if not isinstance(raw_questions, dict):
+        report("questions", f"{label}: 'questions' must map a language code to a list of questions")
+        raw_questions = {}
+    for language, phrasings in raw_questions.items():
+        child = _mapping_get(questions_node, str(language)) if isinstance(questions_node, yaml.MappingNode) else None
+        if language not in LANGUAGES:
+            report(None, f"{label}: unknown language code '{language}' (use one of {', '.join(LANGUAGES)})", child)
+            continue
+        if isinstance(phrasings, str):
+            phrasings = [phrasings]
+        if not isinstance(phrasings, list) or not all(isinstance(p, str) and p.strip() for p in phrasings):
+            report(None, f"{label}: questions.{language} must be a list of non-empty strings", child)
+            continue
+        if phrasings:
+            questions[language] = tuple(p.strip() for p in phrasings)
+
+    answer: Dict[str, str] = {}
+    raw_answer = raw.get("answer")
+    answer_node = _mapping_get(node, "answer")
+    if not isinstance(raw_answer, dict) or not raw_answer:
+        report("answer", f"{label} has no answer: give 'answer' with at least one of {', '.join(LANGUAGES)}")
+    else:
+        for language, text in raw_answer.items():
+            child = _mapping_get(answer_node, str(language)) if isinstance(answer_node, yaml.MappingNode) else None
+            if language not in LANGUAGES:
+                report(None, f"{label}: unknown language code '{language}' (use one of {', '.join(LANGUAGES)})", child)
+            elif not isinstance(text, str) or not text.strip():
+                report(None, f"{label}: answer.{language} must be non-empty text", child)
+            else:
+                answer[language] = " ".join(text.split())
+
+    handoff = raw.get("handoff", False)
+    if not isinstance(handoff, bool):
+        report("handoff", f"{label}: 'handoff' must be true or false")
+        handoff = False
+    if len(problems) > count_before or entry_id is None:
+        return None
+    return Entry(
+        id=entry_id, topic=topic, questions=questions, answer=answer, handoff=handoff, source=source, line=line
+    )

@@ -1,0 +1,159 @@
+"""Language detection and the text clean-up that retrieval relies on (greetings, names, Latin-script Russian)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
+LATIN = re.compile(r"[a-zõäöüšž]", re.IGNORECASE)
+ESTONIAN_LETTERS = re.compile(r"[õäöü]", re.IGNORECASE)
+
+# Frequent words of Russian typed in Latin letters; none of them is a common English or Estonian word.
+TRANSLIT_WORDS = frozenset(
+    """privet privetik zdravstvuyte zdravstvujte zdrastvuyte zdraste dobryy dobryj dobriy den vecher utro
+    pochemu pochmu kak kakoy kakaya kakie chto shto chtoby eto etot eta mne menya menja moy moj moya moja moi
+    mogu mozhno mozhet nuzhno nado hochu khochu hotel khotel skolko gde kogda kuda rabotaet rabotayet
+    ne net da uzhe uje vse vsyo esche eshche ochen spasibo spasibki pozhaluysta pojaluysta pozhalujsta
+    podskazhite podskajite pomogite skazhite ya vy vam vas nas nam u menya tebya sebya svoy svoi
+    internet interneta internetom tarif tarifa schet scheta schyot dengi dengi vernut oplatit oplata
+    podklyuchit podkljuchit otklyuchit otkljuchit pochta parol parolya nomer nomera telefon telefona
+    zvonit zvonok sim kartu karta karty rauter router routera televizor kanal kanaly kanalov pult
+    rabotat propal propalo plohoy medlenno medlennyy tormozit slomalsya perezagruzit pereezd dogovor dogovora
+    rastorgnut operator operatora chelovek cheloveka zhivym zhivoy""".split()
+)
+ENGLISH_ONLY_WORDS = frozenset("the is are my how what why can you your i it to do does not have with".split())
+ESTONIAN_WORDS = frozenset(
+    """tere tervist ei on ja kas mis kuidas miks minu mu mul mulle ma mina sa sina te teie see ning aga
+    kui kus millal palju arve arvet internet internetti ühendus yhendus töötab tootab tööta toota telekas
+    teler pult parool parooli leping lepingu tahan saan aitäh aitah tänan tanan palun vaja soovin
+    oma meil teil nad ka veel juba kõik koik midagi""".split()
+)
+
+LATIN_TO_CYRILLIC = [
+    ("shch", "щ"), ("sch", "сч"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"), ("ts", "ц"),
+    ("yu", "ю"), ("ju", "ю"), ("ya", "я"), ("ja", "я"), ("yo", "ё"), ("jo", "ё"), ("yy", "ый"),
+    ("iy", "ий"), ("ij", "ий"), ("'", "ь"), ("a", "а"), ("b", "б"), ("v", "в"), ("w", "в"), ("g", "г"),
+    ("d", "д"), ("e", "е"), ("z", "з"), ("i", "и"), ("k", "к"), ("l", "л"), ("m", "м"), ("n", "н"),
+    ("o", "о"), ("p", "п"), ("r", "р"), ("s", "с"), ("t", "т"), ("u", "у"), ("f", "ф"), ("h", "х"),
+    ("c", "ц"), ("x", "кс"), ("q", "к"), ("j", "й"),
+]
+VOWELS = set("aeiouy")
+
+GREETING = re.compile(
+    r"^\s*(hi+|hello|hey|hei|good\s+(morning|afternoon|evening|day)|greetings|dear\s+\w+|"
+    r"tere(\s+(päevast|paevast|hommikust|õhtust|ohtust))?|tervist|tsau|"
+    r"здравствуйте|здрасте|привет(ик)?|добрый\s+(день|вечер)|доброе\s+утро|доброго\s+времени\s+суток|"
+    r"zdravstvuyte|zdravstvujte|zdraste|privet|dobryy\s+den|dobryj\s+den|dobriy\s+den)\b[\s,.!:;)-]*",
+    re.IGNORECASE,
+)
+SELF_INTRODUCTION = re.compile(
+    r"^\s*(?i:i\s*'\s*m|i\s+am|my\s+name\s+is|this\s+is|it'?s|"
+    r"mina\s+olen|ma\s+olen|minu\s+nimi\s+on|mu\s+nimi\s+on|siin\s+on|"
+    r"меня\s+зовут|это|я|menya\s+zovut|eto)\s+"
+    r"(?P<name>[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+(\s+[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+)?)\s*[,.!;:-]+\s*",
+)
+
+
+@dataclass(frozen=True)
+class DetectedLanguage:
+    code: str  # et, ru or en
+    latin_russian: bool = False
+
+
+@lru_cache(maxsize=1)
+def _lingua_detector():
+    from lingua import Language, LanguageDetectorBuilder
+
+    return LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.ESTONIAN).build()
+
+
+def _words(text: str):
+    return re.findall(r"[a-zõäöüšž']+", text.lower())
+
+
+def detect_language(text: str, default: str = "en") -> DetectedLanguage:
+    """Detect et, ru or en; Russian typed in Latin letters counts as Russian."""
+    cyrillic = len(CYRILLIC.findall(text))
+    latin = len(LATIN.findall(text))
+    if cyrillic == 0 and latin == 0:
+        return DetectedLanguage(default)
+    if cyrillic >= latin:
+        return DetectedLanguage("ru")
+    words = _words(text)
+    if not words:
+        return DetectedLanguage(default)
+    translit_hits = sum(word in TRANSLIT_WORDS for word in words)
+    estonian_hits = sum(word in ESTONIAN_WORDS for word in words) + 2 * len(ESTONIAN_LETTERS.findall(text))
+    english_hits = sum(word in ENGLISH_ONLY_WORDS for word in words)
+    if translit_hits >= 2 or (translit_hits == 1 and len(words) <= 2 and estonian_hits == english_hits == 0):
+        if translit_hits > estonian_hits and translit_hits > english_hits:
+            return DetectedLanguage("ru", latin_russian=True)
+    if estonian_hits > english_hits:
+        return DetectedLanguage("et")
+    if english_hits > estonian_hits:
+        return DetectedLanguage("en")
+    from lingua import Language
+
+    guess = _lingua_detector().detect_language_of(text)
+    if guess == Language.ESTONIAN:
+        return DetectedLanguage("et")
+    if guess == Language.ENGLISH:
+        return DetectedLanguage("en")
+    return DetectedLanguage(default)
+
+
+def latin_to_cyrillic(text: str) -> str:
+    """Transliterate informal Latin-script Russian ('u menya ne rabotaet') to Cyrillic."""
+    out = []
+    lower = text.lower()
+    i = 0
+    while i < len(lower):
+        if lower[i] == "y" and i > 0 and lower[i - 1] in VOWELS and (i + 1 == len(lower) or not lower[i + 1].isalpha()):
+            out.append("й")
+            i += 1
+            continue
+        for latin, cyrillic in LATIN_TO_CYRILLIC:
+            if lower.startswith(latin, i):
+                out.append(cyrillic)
+                i += len(latin)
+                break
+        else:
+            out.append(lower[i])
+            i += 1
+    return "".join(out)
+
+
+def extract_name(text: str) -> Optional[str]:
+    """The customer's name from a self-introduction such as 'Hi, I'm Mari.' or 'Меня зовут Олег.'"""
+    match = SELF_INTRODUCTION.match(GREETING.sub("", text, count=1))
+    if not match:
+        return None
+    name = match.group("name").strip()
+    return name if len(name) > 1 else None
+
+
+def strip_pleasantries(text: str) -> str:
+    """Remove a leading greeting and self-introduction; keep the text if nothing would remain."""
+    stripped = GREETING.sub("", text, count=1)
+    stripped = SELF_INTRODUCTION.sub("", stripped, count=1)
+    stripped = GREETING.sub("", stripped, count=1)
+    return stripped.strip() if len(stripped.strip()) >= 3 else text.strip()
+
+
+def normalize_query(text: str) -> tuple:
+    """(text to embed, detected language). Latin-script Russian is transliterated to Cyrillic."""
+    language = detect_language(text)
+    core = strip_pleasantries(text)
+    if language.latin_russian:
+        core = latin_to_cyrillic(core)
+    return core, language
+
+
+FOLD = str.maketrans({"õ": "o", "ä": "a", "ö": "o", "ü": "u", "š": "s", "ž": "z", "ё": "е"})
+
+
+def fold_for_matching(text: str) -> str:
+    """Lower-case and fold diacritics, so 'toota' matches 'tööta'."""
+    return " ".join(text.lower().translate(FOLD).split())
