@@ -98,7 +98,9 @@ def index_rows(kb: KnowledgeBase) -> List[IndexRow]:
 
 
 def default_index_dir() -> Path:
-    return Path(os.environ.get("INDEX_DIR", Path(__file__).resolve().parent.parent / "var" / "index"))
+    from supportbot.settings import Settings
+
+    return Path(Settings().index_dir)
 
 
 def build_index(kb: KnowledgeBase, encoder: Encoder, directory: Path, train_classifier: bool = True) -> BuildReport:

@@ -1,0 +1,70 @@
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.conversation import Conversation
+from bot.actions.knowledge_client import knowledge_client
+from bot.replies.composer import composer_label
+from knowledge.decision import ANSWER, CLARIFY, LOW_CONFIDENCE
+from knowledge.model import Entry
+
+NONE_OF_THESE = "none"
+
+
+def faq_buttons(conv: Conversation, entry_ids: List[str]) -> List[Dict[str, str]]:
+    client = knowledge_client()
+    buttons = []
+    for entry_id in entry_ids:
+        entry = client.entry(entry_id)
+        if entry is not None:
+            buttons.append({"title": entry.title(conv.language), "payload": f'/faq{{"faq_id":"{entry_id}"}}'})
+    buttons.append({"title": composer_label("none_of_these", conv.language), "payload": f'/faq{{"faq_id":"{NONE_OF_THESE}"}}'})
+    return buttons
+
+
+def send_answer(conv: Conversation, entry: Entry, score: float) -> None:
+    text, language = entry.answer_in(conv.language)
+    conv.say(text, {"kind": "answer", "faq_id": entry.id, "score": round(float(score), 4), "language": language})
+    conv.set("last_faq_id", entry.id)
+
+
+class AnswerFaq(Action):
+    """Answers from the knowledge base, asks which entry was meant, or hands off: as knowledge.decision decides."""
+
+    def name(self) -> Text:
+        return "action_answer_faq"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        conv = Conversation(dispatcher, tracker)
+        client = knowledge_client()
+        chosen = next(tracker.get_latest_entity_values("faq_id"), None)
+        if chosen == NONE_OF_THESE:
+            conv.hand_off(LOW_CONFIDENCE)
+            return conv.finish()
+        entry = client.entry(chosen) if chosen else None
+        if entry is not None:
+            if entry.handoff:
+                conv.hand_off("topic_policy")
+            else:
+                send_answer(conv, entry, 1.0)
+            conv.set("offered_faq_ids", [])
+            return conv.finish()
+
+        result, decision = client.consult(conv.text)
+        alternatives = [c.entry_id for c in result.candidates if c.entry_id != decision.entry_id][:2]
+        if decision.action == ANSWER:
+            send_answer(conv, client.entry(decision.entry_id), decision.score)
+        elif decision.action == CLARIFY:
+            reply = conv.phrase("clarify")
+            conv.say(
+                reply.text,
+                {"kind": "clarify", "options": decision.options, "language": conv.language},
+                buttons=faq_buttons(conv, decision.options),
+            )
+            alternatives = []
+        else:
+            conv.hand_off(decision.reason, decision.considered)
+        conv.set("last_question", conv.text)
+        conv.set("offered_faq_ids", alternatives)
+        return conv.finish()

@@ -1,0 +1,71 @@
+"""What every action needs about the conversation: its language, the customer's name, and how to send
+a message that carries machine-readable metadata in its `custom` payload."""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.replies.composer import Reply, ReplyComposer, remember
+from knowledge.text import detect_language, extract_name
+
+composer = ReplyComposer()
+
+
+def latest_text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def conversation_language(tracker: Tracker, text: Optional[str] = None) -> str:
+    """The language of the latest message; a very short Latin-script message keeps the conversation's language."""
+    text = latest_text(tracker) if text is None else text
+    known = tracker.get_slot("language")
+    if text.startswith("/"):
+        return known or "en"
+    detected = detect_language(text, default=known or "en")
+    words = re.findall(r"\w+", text)
+    if known and len(words) <= 2 and detected.code != "ru" and not re.search(r"[õäöü]", text, re.I):
+        return known
+    return detected.code
+
+
+def customer_name(tracker: Tracker, text: Optional[str] = None) -> Optional[str]:
+    return extract_name(latest_text(tracker) if text is None else text) or tracker.get_slot("customer_name")
+
+
+class Conversation:
+    """Collects the replies and slot changes of one action run."""
+
+    def __init__(self, dispatcher: CollectingDispatcher, tracker: Tracker):
+        self.dispatcher = dispatcher
+        self.tracker = tracker
+        self.text = latest_text(tracker)
+        self.language = conversation_language(tracker, self.text)
+        self.name = customer_name(tracker, self.text)
+        self.used: List[str] = list(tracker.get_slot("used_phrases") or [])
+        self.events: List[Dict[str, Any]] = []
+
+    def phrase(self, key: str, with_name: bool = False) -> Reply:
+        reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None)
+        self.used = remember(self.used, reply)
+        return reply
+
+    def say(self, text: str, metadata: Dict[str, Any], buttons: Optional[List[Dict[str, str]]] = None) -> None:
+        self.dispatcher.utter_message(text=text, buttons=buttons or [], json_message=metadata)
+
+    def set(self, slot: str, value: Any) -> None:
+        self.events.append(SlotSet(slot, value))
+
+    def finish(self) -> List[Dict[str, Any]]:
+        events = [SlotSet("language", self.language), SlotSet("used_phrases", self.used)]
+        if self.name and self.name != self.tracker.get_slot("customer_name"):
+            events.append(SlotSet("customer_name", self.name))
+        return events + self.events
+
+    def hand_off(self, reason: str, considered: Optional[List[Dict[str, Any]]] = None) -> None:
+        """Tell the customer a colleague takes over, and why (the reason codes of the metadata)."""
+        reply = self.phrase(f"handoff_{reason}")
+        self.say(reply.text, {"kind": "handoff", "reason": reason, "language": self.language, "considered": considered or []})

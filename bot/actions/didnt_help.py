@@ -1,0 +1,37 @@
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.answer_faq import faq_buttons
+from bot.actions.conversation import Conversation
+
+FAILURES_BEFORE_HANDOFF = 2
+
+
+class DidntHelp(Action):
+    """An answer did not help: offer the next candidates, and after the second failure hand off."""
+
+    def name(self) -> Text:
+        return "action_didnt_help"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        conv = Conversation(dispatcher, tracker)
+        failures = int(tracker.get_slot("unhelpful_count") or 0) + 1
+        alternatives = list(tracker.get_slot("offered_faq_ids") or [])
+        if failures >= FAILURES_BEFORE_HANDOFF:
+            conv.hand_off("repeated_failure")
+            failures = 0
+        elif alternatives:
+            reply = conv.phrase("unhelpful_alternatives")
+            conv.say(
+                reply.text,
+                {"kind": "clarify", "options": alternatives, "language": conv.language},
+                buttons=faq_buttons(conv, alternatives),
+            )
+        else:
+            reply = conv.phrase("unhelpful_rephrase")
+            conv.say(reply.text, {"kind": "clarify", "options": [], "language": conv.language})
+        conv.set("unhelpful_count", float(failures))
+        conv.set("offered_faq_ids", [])
+        return conv.finish()

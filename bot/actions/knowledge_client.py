@@ -1,0 +1,43 @@
+"""The actions' way to the knowledge base. Local mode (the only one so far): an in-process retriever
+that follows reindexing. KNOWLEDGE_DIR, INDEX_DIR and ENCODER configure it."""
+from __future__ import annotations
+
+import os
+from typing import Optional, Tuple
+
+from knowledge.decision import Decision, decide
+from knowledge.model import Entry
+from knowledge.retriever import LiveRetriever, RetrievalResult
+
+
+class KnowledgeClient:
+    def __init__(self, live: Optional[LiveRetriever] = None):
+        self._live = live or LiveRetriever(
+            knowledge_dir=os.environ.get("KNOWLEDGE_DIR") or None,
+            index_dir=os.environ.get("INDEX_DIR") or None,
+            encoder=os.environ.get("ENCODER", ""),
+        )
+
+    def consult(self, text: str) -> Tuple[RetrievalResult, Decision]:
+        retriever = self._live.get()
+        result = retriever.search(text)
+        return result, decide(result, retriever.kb)
+
+    def entry(self, entry_id: str) -> Optional[Entry]:
+        return self._live.get().kb.get(entry_id)
+
+
+_client: Optional[KnowledgeClient] = None
+
+
+def knowledge_client() -> KnowledgeClient:
+    global _client
+    if _client is None:
+        _client = KnowledgeClient()
+    return _client
+
+
+def use_knowledge_client(client: Optional[KnowledgeClient]) -> None:
+    """Swap the client (tests point it at a small knowledge base)."""
+    global _client
+    _client = client

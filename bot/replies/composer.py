@@ -1,0 +1,61 @@
+"""The one reply composer: every bot message in every language is picked here from phrases.yml,
+never repeating a variant within a conversation while an unused one remains."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+PHRASES_FILE = Path(__file__).resolve().parent / "phrases.yml"
+FALLBACK_LANGUAGE = "en"
+
+
+def bot_name() -> str:
+    return os.environ.get("BOT_NAME", "Laine")
+
+
+@lru_cache(maxsize=4)
+def load_phrases(path: str = str(PHRASES_FILE)) -> Dict[str, Dict[str, Tuple[str, ...]]]:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return {key: {lang: tuple(variants) for lang, variants in by_lang.items()} for key, by_lang in raw.items()}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    phrase_id: str  # key:language:variant, remembered so the variant is not used again
+
+
+class ReplyComposer:
+    def __init__(self, phrases: Optional[Dict[str, Dict[str, Tuple[str, ...]]]] = None):
+        self.phrases = phrases or load_phrases()
+
+    def compose(self, key: str, language: str, used: Sequence[str] = (), name: Optional[str] = None) -> Reply:
+        by_language = self.phrases[key]
+        if language not in by_language:
+            language = FALLBACK_LANGUAGE if FALLBACK_LANGUAGE in by_language else next(iter(by_language))
+        variants = by_language[language]
+        used_set = set(used)
+        choice = next((i for i in range(len(variants)) if f"{key}:{language}:{i}" not in used_set), None)
+        if choice is None:
+            uses = [u for u in used if u.startswith(f"{key}:{language}:")]
+            choice = (int(uses[0].rsplit(":", 1)[1]) + len(uses)) % len(variants) if uses else 0
+        text = variants[choice].format(bot_name=bot_name(), name_greeting=f", {name}" if name else "")
+        return Reply(text=text, phrase_id=f"{key}:{language}:{choice}")
+
+    def label(self, key: str, language: str) -> str:
+        by_language = self.phrases[key]
+        return by_language.get(language, by_language[FALLBACK_LANGUAGE])[0]
+
+
+def remember(used: Optional[List[str]], reply: Reply) -> List[str]:
+    return list(used or []) + [reply.phrase_id]
+
+
+def composer_label(key: str, language: str) -> str:
+    """A fixed label, such as a button title, in the given language."""
+    return ReplyComposer().label(key, language)

@@ -1,0 +1,71 @@
+"""Configuration from environment variables, with defaults that run everything locally."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value) if value else default
+
+
+def index_dir_for(knowledge_dir: Path) -> Path:
+    """Each knowledge directory gets its own index, so switching between them never mixes them up."""
+    resolved = Path(knowledge_dir).resolve()
+    tag = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    return PROJECT_ROOT / "var" / "index" / f"{resolved.name}-{tag}"
+
+
+@dataclass
+class Settings:
+    project_root: Path = PROJECT_ROOT
+    knowledge_dir: Path = field(default_factory=lambda: _env_path("KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge" / "demo"))
+    index_dir: Optional[Path] = field(default_factory=lambda: _env_path("INDEX_DIR", None) if os.environ.get("INDEX_DIR") else None)
+    model_dir: Path = field(default_factory=lambda: _env_path("MODEL_DIR", PROJECT_ROOT / "models"))
+    host: str = field(default_factory=lambda: os.environ.get("HOST", "127.0.0.1"))
+    rasa_port: int = field(default_factory=lambda: int(os.environ.get("RASA_PORT", "5005")))
+    action_port: int = field(default_factory=lambda: int(os.environ.get("ACTION_PORT", "5055")))
+    encoder: str = field(default_factory=lambda: os.environ.get("ENCODER", ""))
+
+    def __post_init__(self) -> None:
+        if self.index_dir is None:
+            self.index_dir = index_dir_for(self.knowledge_dir)
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_dir / "supportbot.tar.gz"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"
+
+    def child_environment(self) -> dict:
+        env = dict(os.environ)
+        env.update(
+            KNOWLEDGE_DIR=str(self.knowledge_dir),
+            INDEX_DIR=str(self.index_dir),
+            ACTION_ENDPOINT_URL=f"http://127.0.0.1:{self.action_port}/webhook",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(self.project_root), env.get("PYTHONPATH")])),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            HF_HUB_OFFLINE="1",
+        )
+        if self.encoder:
+            env["ENCODER"] = self.encoder
+        return env
+
+    def with_overrides(self, knowledge_dir: Optional[str] = None, **ports) -> "Settings":
+        settings = Settings(**{**self.__dict__})
+        if knowledge_dir:
+            settings.knowledge_dir = Path(knowledge_dir).resolve()
+            if not os.environ.get("INDEX_DIR"):
+                settings.index_dir = index_dir_for(settings.knowledge_dir)
+        for key, value in ports.items():
+            if value is not None:
+                setattr(settings, key, value)
+        return settings

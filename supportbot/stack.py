@@ -1,0 +1,152 @@
+"""Starts and stops the processes of the live bot: the Rasa server and the action server.
+Trains the Rasa model when the training data changed, and reindexes when the knowledge changed."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import List, Optional
+
+from supportbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TRAINING_INPUTS = ("config.yml", "domain.yml", "bot/data", "bot/nlu")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def training_fingerprint(root: Path) -> str:
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = root / name
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(root)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_model(settings: Settings, force: bool = False) -> Path:
+    """Train the Rasa model unless one trained from the same inputs exists."""
+    fingerprint = training_fingerprint(settings.project_root)
+    stamp = settings.model_dir / "supportbot.fingerprint"
+    if not force and settings.model_path.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return settings.model_path
+    print("==> training the Rasa model (the training data changed)", file=sys.stderr, flush=True)
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "rasa", "train",
+        "--config", "config.yml", "--domain", "domain.yml", "--data", "bot/data",
+        "--out", str(settings.model_dir), "--fixed-model-name", "supportbot", "--force",
+    ]
+    subprocess.run(command, cwd=settings.project_root, env=settings.child_environment(), check=True, stdout=sys.stderr)
+    stamp.write_text(fingerprint)
+    return settings.model_path
+
+
+def ensure_index(settings: Settings) -> str:
+    """Reindex when the knowledge changed; return a one-line summary."""
+    from knowledge.encoders import load_encoder
+    from knowledge.index import IndexMismatch, build_index, load_index
+    from knowledge.loader import load_knowledge
+
+    kb = load_knowledge(settings.knowledge_dir)
+    encoder = load_encoder(settings.encoder)
+    try:
+        load_index(settings.index_dir, kb=kb, encoder_name=encoder.name)
+        return f"knowledge index up to date: {len(kb)} entries from {settings.knowledge_dir}"
+    except (FileNotFoundError, IndexMismatch):
+        return build_index(kb, encoder, settings.index_dir).summary()
+
+
+def _wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status < 500:
+                    return
+        except (urllib.error.URLError, ConnectionError, socket.timeout):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{name} did not answer at {url} within {timeout:.0f} s")
+
+
+class Stack:
+    """The running bot. Use as a context manager: every started process is stopped on exit."""
+
+    def __init__(self, settings: Settings, quiet: bool = False):
+        self.settings = settings
+        self.quiet = quiet
+        self.processes: List[subprocess.Popen] = []
+
+    def _start(self, command: List[str]) -> subprocess.Popen:
+        output = subprocess.DEVNULL if self.quiet else None
+        process = subprocess.Popen(
+            command, cwd=self.settings.project_root, env=self.settings.child_environment(),
+            stdout=output, stderr=output, start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def start(self, timeout: float = 240.0) -> "Stack":
+        s = self.settings
+        actions = self._start([sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(s.action_port)])
+        rasa = self._start([
+            sys.executable, "-m", "rasa", "run", "--model", str(s.model_path), "--endpoints", "endpoints.yml",
+            "--credentials", "credentials.yml", "--port", str(s.rasa_port), "--interface", s.host,
+        ])
+        _wait_http(f"http://127.0.0.1:{s.action_port}/health", actions, timeout, "the action server")
+        _wait_http(f"http://{s.host}:{s.rasa_port}/webhooks/rest/", rasa, timeout, "the Rasa server")
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes = []
+
+    def wait(self) -> int:
+        while True:
+            for process in self.processes:
+                code = process.poll()
+                if code is not None:
+                    return code
+            time.sleep(0.5)
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def send(url: str, sender: str, text: str, timeout: float = 60.0) -> list:
+    body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        return json.loads(reply.read().decode("utf-8"))
