@@ -157,3 +157,11 @@ FOLD = str.maketrans({"õ": "o", "ä": "a", "ö": "o", "ü": "u", "š": "s", "ž
 def fold_for_matching(text: str) -> str:
     """Lower-case and fold diacritics, so 'toota' matches 'tööta'."""
     return " ".join(text.lower().translate(FOLD).split())
+
+
+def is_pleasantry_only(text: str) -> bool:
+    """True for 'Hi!' or 'Tere, mina olen Mari.': a greeting or introduction with no question."""
+    rest = GREETING.sub("", text, count=1)
+    rest = SELF_INTRODUCTION.sub("", rest, count=1)
+    changed = rest != text
+    return changed and len(re.sub(r"[\W_]+", "", rest)) < 2

@@ -8,6 +8,7 @@ from bot.actions.knowledge_client import knowledge_client
 from bot.replies.composer import composer_label
 from knowledge.decision import ANSWER, CLARIFY, LOW_CONFIDENCE
 from knowledge.model import Entry
+from knowledge.text import is_pleasantry_only
 
 NONE_OF_THESE = "none"
 
@@ -49,6 +50,11 @@ class AnswerFaq(Action):
             else:
                 send_answer(conv, entry, 1.0)
             conv.set("offered_faq_ids", [])
+            return conv.finish()
+
+        if is_pleasantry_only(conv.text):
+            reply = conv.phrase("greet", with_name=True)
+            conv.say(reply.text, {"kind": "smalltalk", "intent": "greet", "language": conv.language})
             return conv.finish()
 
         result, decision = client.consult(conv.text)
