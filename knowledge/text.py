@@ -17,11 +17,19 @@ TRANSLIT_WORDS = frozenset(
     mogu mozhno mozhet nuzhno nado hochu khochu hotel khotel skolko gde kogda kuda rabotaet rabotayet
     ne net da uzhe uje vse vsyo esche eshche ochen spasibo spasibki pozhaluysta pojaluysta pozhalujsta
     podskazhite podskajite pomogite skazhite ya vy vam vas nas nam u menya tebya sebya svoy svoi
-    internet interneta internetom tarif tarifa schet scheta schyot dengi dengi vernut oplatit oplata
-    podklyuchit podkljuchit otklyuchit otkljuchit pochta parol parolya nomer nomera telefon telefona
-    zvonit zvonok sim kartu karta karty rauter router routera televizor kanal kanaly kanalov pult
-    rabotat propal propalo plohoy medlenno medlennyy tormozit slomalsya perezagruzit pereezd dogovor dogovora
-    rastorgnut operator operatora chelovek cheloveka zhivym zhivoy""".split()
+     interneta internetom  tarifa schet scheta schyot dengi dengi vernut oplatit oplata
+    podklyuchit podkljuchit otklyuchit otkljuchit  parol parolya nomer nomera  telefona
+    zvonit zvonok  kartu  karty   routera televizor  kanaly kanalov 
+    rabotat propal propalo plohoy medlenno medlennyy tormozit slomalsya perezagruzit pereezd  dogovora
+    rastorgnut  operatora chelovek cheloveka zhivym zhivoy mozhno mojno li esli dlya dlja za po ot iz
+    ty tvoy tvoj vash vasha vashu vashe ih ikh moih moikh hotya hotja budet budu byl byla bylo zabyl zabyla
+    ukrali ukral smotret poluchit vzyat vzjat stoit kupit luchshe pristavka pristavku pristavke ekran
+    gorit krasnyy krasnyj pokazyvaet vydaet vsyo vsjo vremya vremja oshibka oshibku zajti zayti mozhet
+    zakonchilis konchilis edu poedu budet shtraf neustoyka neustojka  srok sroka okonchaniya
+    okonchanija podat pretenziyu pretenziju kompaniyu kompaniju akkaunt sozdat kopiyu kopiju dannyh dannykh
+     normalno staticheskiy staticheskij fil'm  naprokat cherez vtoruyu vtoruju spalnyu 
+    privesti druga predoplachennye karty bez chernyy chernyj pereezzhayu pereezzhaju perenesti novyy novyj
+     zablokirovat oplatil oplatila dva raza uslugi kotorye podklyuchal podkljuchal oshibka medlenno""".split()
 )
 ENGLISH_ONLY_WORDS = frozenset("the is are my how what why can you your i it to do does not have with".split())
 ESTONIAN_WORDS = frozenset(
@@ -69,8 +77,17 @@ def _lingua_detector():
     return LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.ESTONIAN).build()
 
 
+TRANSLIT_PATTERN = re.compile(r"(?:[bcdfghjklmnprstvz]'|zh|kh|shch|yj|ij$|yy$|ja$|ju$|aja$|ogo$|ego$)")
+
+
 def _words(text: str):
-    return re.findall(r"[a-zõäöüšž']+", text.lower())
+    return [w.strip("'") for w in re.findall(r"[a-zõäöüšž']+", text.lower()) if w.strip("'")]
+
+
+def _translit_hits(raw: str, words) -> float:
+    hits = sum(word in TRANSLIT_WORDS or word.replace("'", "") in TRANSLIT_WORDS for word in words)
+    markers = sum(bool(TRANSLIT_PATTERN.search(w)) for w in re.findall(r"[a-z']+", raw.lower()))
+    return hits + 0.5 * markers
 
 
 def detect_language(text: str, default: str = "en") -> DetectedLanguage:
@@ -84,10 +101,10 @@ def detect_language(text: str, default: str = "en") -> DetectedLanguage:
     words = _words(text)
     if not words:
         return DetectedLanguage(default)
-    translit_hits = sum(word in TRANSLIT_WORDS for word in words)
+    translit_hits = _translit_hits(text, words)
     estonian_hits = sum(word in ESTONIAN_WORDS for word in words) + 2 * len(ESTONIAN_LETTERS.findall(text))
     english_hits = sum(word in ENGLISH_ONLY_WORDS for word in words)
-    if translit_hits >= 2 or (translit_hits == 1 and len(words) <= 2 and estonian_hits == english_hits == 0):
+    if translit_hits >= 2 or (translit_hits >= 1 and len(words) <= 2 and estonian_hits == english_hits == 0):
         if translit_hits > estonian_hits and translit_hits > english_hits:
             return DetectedLanguage("ru", latin_russian=True)
     if estonian_hits > english_hits:

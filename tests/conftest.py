@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+from helpers import make_tracker as _make_tracker  # noqa: E402
+
+SMALL_KB = TESTS_DIR / "fixtures" / "kb_small"
+
+
+@pytest.fixture(scope="session")
+def small_kb_dir() -> Path:
+    assert SMALL_KB.is_dir(), SMALL_KB
+    return SMALL_KB
+
+
+@pytest.fixture(scope="session")
+def small_index_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("small_index") / "index"
+
+
+@pytest.fixture(scope="session")
+def small_retriever(small_kb_dir, small_index_dir):
+    from knowledge.retriever import open_retriever
+
+    return open_retriever(small_kb_dir, small_index_dir)
+
+
+@pytest.fixture
+def knowledge_client(small_kb_dir, small_index_dir, small_retriever):
+    """The actions' knowledge client, pointed at the small knowledge base (index built once per session)."""
+    from bot.actions import knowledge_client as module
+    from bot.actions.knowledge_client import KnowledgeClient, use_knowledge_client
+    from knowledge.retriever import LiveRetriever
+
+    client = KnowledgeClient(LiveRetriever(knowledge_dir=small_kb_dir, index_dir=small_index_dir))
+    use_knowledge_client(client)
+    try:
+        yield client
+    finally:
+        use_knowledge_client(None)
+        assert module._client is None
+
+
+@pytest.fixture
+def make_tracker():
+    return _make_tracker
+
+
+@pytest.fixture(autouse=True)
+def _default_bot_name(monkeypatch):
+    # Replies embed BOT_NAME; keep the texts the tests expect independent of the environment.
+    monkeypatch.delenv("BOT_NAME", raising=False)

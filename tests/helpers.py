@@ -1,0 +1,37 @@
+"""Helpers shared by the tests (importable: `from helpers import make_tracker`)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Tracker
+
+
+def make_tracker(
+    text: str,
+    intent: str,
+    slots: Optional[Dict[str, Any]] = None,
+    entities: Optional[List[Dict[str, Any]]] = None,
+    sender: str = "t",
+) -> Tracker:
+    """A rasa_sdk Tracker as the action server would build it from Rasa's request."""
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": dict(slots or {}),
+            "latest_message": {
+                "text": text,
+                "intent": {"name": intent, "confidence": 1.0},
+                "entities": list(entities or []),
+            },
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
+
+
+def slot_events(events: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The slots an action sets, as {slot: value} (later events win)."""
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
