@@ -1,0 +1,80 @@
+"""Latency of one REST round trip: this bot answering FAQ questions, side by side with the default
+bot of `rasa init` (DIET + TED) on the same machine in the same run."""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from supportbot.settings import PROJECT_ROOT, Settings
+from supportbot.stack import Stack, _wait_http, ensure_index, ensure_model, free_port, send
+
+RASA_INIT_DIR = PROJECT_ROOT / "var" / "bench" / "rasa-init"
+ROUNDS = 100
+
+
+def measure(url: str, texts: Sequence[str], rounds: int = ROUNDS) -> Dict[str, float]:
+    for i in range(5):
+        send(url, f"warmup-{i}", texts[i % len(texts)])
+    timings: List[float] = []
+    started = time.perf_counter()
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        send(url, f"latency-{i % 10}", texts[i % len(texts)])
+        timings.append((time.perf_counter() - t0) * 1000)
+    elapsed = time.perf_counter() - started
+    timings.sort()
+    return {
+        "p50": statistics.median(timings),
+        "p95": timings[int(0.95 * (len(timings) - 1))],
+        "per_second": rounds / elapsed,
+    }
+
+
+def rasa_init_bot() -> Path:
+    model_dir = RASA_INIT_DIR / "models"
+    if not any(model_dir.glob("*.tar.gz")):
+        RASA_INIT_DIR.mkdir(parents=True, exist_ok=True)
+        print("training the `rasa init` bot for comparison (once; a few minutes)", flush=True)
+        subprocess.run([sys.executable, "-m", "rasa", "init", "--no-prompt", "--init-dir", str(RASA_INIT_DIR)],
+                       cwd=RASA_INIT_DIR, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sorted(model_dir.glob("*.tar.gz"))[-1]
+
+
+def bench_latency(args, report: Dict[str, str]) -> None:
+    rows = [json.loads(line) for line in open(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl", encoding="utf-8")]
+    faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
+    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port())
+    ensure_index(settings)
+    ensure_model(settings)
+    with Stack(settings, quiet=True):
+        ours = measure(settings.rest_url, faq_texts)
+    print(f"this bot: {ours}", flush=True)
+
+    model = rasa_init_bot()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"],
+        cwd=RASA_INIT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", process, 240, "the rasa init bot")
+        theirs = measure(url, ["hello", "I am sad", "are you a bot?", "great", "goodbye", "not really"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    print(f"rasa init bot: {theirs}", flush=True)
+    report["latency"] = (
+        "| bot | p50 | p95 | messages/s (one client, sequential) |\n|---|---|---|---|\n"
+        f"| this bot, FAQ questions from the cross-lingual test split (NLU + policies + action + retrieval) | "
+        f"{ours['p50']:.1f} ms | {ours['p95']:.1f} ms | {ours['per_second']:.1f} |\n"
+        f"| `rasa init` default bot (DIET + TED), its own smalltalk | {theirs['p50']:.1f} ms | {theirs['p95']:.1f} ms | "
+        f"{theirs['per_second']:.1f} |\n\n"
+        f"Ratio of p50: this bot takes {ours['p50'] / theirs['p50']:.2f}× the time of the `rasa init` bot. "
+        f"{ROUNDS} requests each after 5 warm-up requests, measured one after the other in one run."
+    )
