@@ -114,7 +114,7 @@ def build_index(kb: KnowledgeBase, encoder: Encoder, directory: Path, train_clas
         stored = previous.row_vectors()
         previous_vectors = {row.key(): stored[i] for i, row in enumerate(previous.rows)}
         previous_hashes = previous.manifest.entry_hashes
-    except (FileNotFoundError, IndexMismatch):
+    except Exception:  # a missing, foreign or damaged index is simply rebuilt from scratch
         pass
 
     rows = index_rows(kb)

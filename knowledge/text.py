@@ -60,7 +60,7 @@ SELF_INTRODUCTION = re.compile(
     r"^\s*(?i:i\s*'\s*m|i\s+am|my\s+name\s+is|this\s+is|it'?s|"
     r"mina\s+olen|ma\s+olen|minu\s+nimi\s+on|mu\s+nimi\s+on|siin\s+on|"
     r"меня\s+зовут|это|я|menya\s+zovut|eto)\s+"
-    r"(?P<name>[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+(\s+[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+)?)\s*[,.!;:-]+\s*",
+    r"(?P<name>[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+(\s+[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+)?)\s*(?:[,.!;:-]+\s*|$)",
 )
 
 
@@ -127,8 +127,8 @@ def latin_to_cyrillic(text: str) -> str:
     lower = text.lower()
     i = 0
     while i < len(lower):
-        if lower[i] == "y" and i > 0 and lower[i - 1] in VOWELS and (i + 1 == len(lower) or not lower[i + 1].isalpha()):
-            out.append("й")
+        if lower[i] == "y" and not any(lower.startswith(d, i) for d in ("ya", "yu", "yo", "yy")):
+            out.append("й" if i > 0 and lower[i - 1] in VOWELS else "ы")
             i += 1
             continue
         for latin, cyrillic in LATIN_TO_CYRILLIC:

@@ -208,11 +208,6 @@ def test_load_index_missing(tmp_path):
         load_index(tmp_path / "none")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: build_index only tolerates FileNotFoundError/IndexMismatch from the previous index; a corrupt "
-    "manifest.json raises JSONDecodeError, so `supportbot index` cannot repair a damaged index",
-)
 def test_rebuild_over_a_corrupt_manifest(built, encoder):
     kb, index_dir, _ = built
     (index_dir / "manifest.json").write_text('{"encoder": ')

@@ -96,11 +96,6 @@ def test_latin_to_cyrillic(latin, cyrillic):
     assert latin_to_cyrillic(latin) == cyrillic
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a 'y' that stands for 'ы' (or for 'й' before a consonant) is not transliterated, leaving a Latin "
-    "'y' inside Cyrillic words ('vy' -> 'вy', 'zdravstvuyte' -> 'здравствуyте')",
-)
 @pytest.mark.parametrize(
     "latin, cyrillic",
     [("vy", "вы"), ("tarify", "тарифы"), ("my byli", "мы были"), ("zdravstvuyte", "здравствуйте")],
@@ -162,11 +157,6 @@ def test_extract_name_without_an_introduction(text):
     assert extract_name(text) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SELF_INTRODUCTION requires punctuation after the name, so a plain chat message such as "
-    "'Tere, mina olen Mari' (no full stop) yields no name and is not recognised as a greeting",
-)
 @pytest.mark.parametrize(
     "text, name",
     [("Tere, mina olen Mari", "Mari"), ("Hi, I'm John", "John"), ("Здравствуйте, меня зовут Олег", "Олег")],

@@ -1,0 +1,317 @@
+"""The custom actions as plain functions: replies, their `custom` metadata, and the slots they set."""
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.answer_faq import NONE_OF_THESE, AnswerFaq
+from bot.actions.didnt_help import DidntHelp
+from bot.actions.hand_off import HandOff
+from bot.actions.smalltalk import Smalltalk
+from bot.replies.composer import ReplyComposer, load_phrases
+from helpers import make_tracker, slot_events
+
+PHRASES = load_phrases()
+
+
+def run(action, tracker):
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, tracker, domain={})
+    return dispatcher.messages, events, slot_events(events)
+
+
+def phrase(key, language, variant=0, **fields):
+    values = {"bot_name": "Laine", "name_greeting": ""}
+    values.update(fields)
+    return PHRASES[key][language][variant].format(**values)
+
+
+# --- AnswerFaq -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, language",
+    [
+        ("Internet ei tööta, mida teha?", "et"),
+        ("Не работает интернет, что делать?", "ru"),
+        ("My internet is not working, what should I do?", "en"),
+    ],
+)
+def test_answer_faq_answers_in_the_customers_language(knowledge_client, text, language):
+    messages, events, slots = run(AnswerFaq(), make_tracker(text, "faq"))
+    assert len(messages) == 1
+    message = messages[0]
+    entry = knowledge_client.entry("internet-outage")
+    assert message["text"] == entry.answer[language]
+    custom = message["custom"]
+    assert set(custom) == {"kind", "faq_id", "score", "language"}
+    assert custom["kind"] == "answer"
+    assert custom["faq_id"] == "internet-outage"
+    assert custom["language"] == language
+    assert isinstance(custom["score"], float) and 0.0 < custom["score"] <= 1.0
+    assert custom["score"] == round(custom["score"], 4)
+    assert message["buttons"] == []
+    assert slots["language"] == language
+    assert slots["last_faq_id"] == "internet-outage"
+    assert slots["last_question"] == text
+    assert "internet-outage" not in slots["offered_faq_ids"]
+    assert len(slots["offered_faq_ids"]) == 2
+    assert slots["used_phrases"] == []
+    assert "customer_name" not in slots
+
+
+def test_answer_faq_score_matches_the_retrieval(knowledge_client):
+    text = "How do I change my Wi-Fi password?"
+    result, decision = knowledge_client.consult(text)
+    messages, _, _ = run(AnswerFaq(), make_tracker(text, "faq"))
+    assert messages[0]["custom"]["faq_id"] == decision.entry_id == "wifi-password"
+    assert messages[0]["custom"]["score"] == round(result.top.score, 4)
+
+
+@pytest.mark.parametrize("language", ["et", "ru", "en"])
+def test_button_choice_answers_that_entry(knowledge_client, language):
+    tracker = make_tracker(
+        '/faq{"faq_id":"wifi-password"}',
+        "faq",
+        slots={"language": language, "offered_faq_ids": ["refund-policy"]},
+        entities=[{"entity": "faq_id", "value": "wifi-password"}],
+    )
+    messages, _, slots = run(AnswerFaq(), tracker)
+    assert len(messages) == 1
+    assert messages[0]["text"] == knowledge_client.entry("wifi-password").answer[language]
+    assert messages[0]["custom"] == {"kind": "answer", "faq_id": "wifi-password", "score": 1.0, "language": language}
+    assert slots["language"] == language
+    assert slots["last_faq_id"] == "wifi-password"
+    assert slots["offered_faq_ids"] == []
+
+
+def test_button_none_of_these_hands_off_low_confidence(knowledge_client):
+    tracker = make_tracker(
+        '/faq{"faq_id":"none"}', "faq", slots={"language": "ru"}, entities=[{"entity": "faq_id", "value": NONE_OF_THESE}]
+    )
+    messages, _, slots = run(AnswerFaq(), tracker)
+    assert len(messages) == 1
+    assert messages[0]["custom"] == {"kind": "handoff", "reason": "low_confidence", "language": "ru", "considered": []}
+    assert messages[0]["text"] == phrase("handoff_low_confidence", "ru")
+    assert slots["used_phrases"] == ["handoff_low_confidence:ru:0"]
+    assert "last_faq_id" not in slots
+
+
+def test_billing_dispute_question_hands_off_by_topic_policy(knowledge_client):
+    messages, _, slots = run(AnswerFaq(), make_tracker("I want to dispute a charge on my bill", "faq"))
+    assert len(messages) == 1
+    custom = messages[0]["custom"]
+    assert custom["kind"] == "handoff"
+    assert custom["reason"] == "topic_policy"
+    assert custom["language"] == "en"
+    assert custom["considered"][0]["faq_id"] == "billing-dispute"
+    assert messages[0]["text"] == phrase("handoff_topic_policy", "en")
+    assert "A colleague will check the charge" not in messages[0]["text"]
+    assert "last_faq_id" not in slots
+
+
+def test_billing_dispute_button_hands_off_by_topic_policy(knowledge_client):
+    tracker = make_tracker(
+        '/faq{"faq_id":"billing-dispute"}', "faq", slots={"language": "et"},
+        entities=[{"entity": "faq_id", "value": "billing-dispute"}],
+    )
+    messages, _, slots = run(AnswerFaq(), tracker)
+    assert messages[0]["custom"]["kind"] == "handoff"
+    assert messages[0]["custom"]["reason"] == "topic_policy"
+    assert messages[0]["text"] == phrase("handoff_topic_policy", "et")
+    assert slots["offered_faq_ids"] == []
+
+
+def test_unknown_button_choice_falls_back_to_the_text(knowledge_client):
+    tracker = make_tracker(
+        "How do I get a refund?", "faq", entities=[{"entity": "faq_id", "value": "no-such-entry"}]
+    )
+    messages, _, _ = run(AnswerFaq(), tracker)
+    assert messages[0]["custom"]["faq_id"] == "refund-policy"
+
+
+def test_answer_faq_greets_a_pleasantry_only_message(knowledge_client):
+    messages, _, slots = run(AnswerFaq(), make_tracker("Tere, mina olen Mari.", "faq"))
+    assert messages[0]["custom"] == {"kind": "smalltalk", "intent": "greet", "language": "et"}
+    assert messages[0]["text"] == phrase("greet", "et", name_greeting=", Mari")
+    assert slots["customer_name"] == "Mari"
+
+
+def test_answer_faq_clarifies_with_buttons(knowledge_client, monkeypatch):
+    from knowledge import decision
+
+    # thresholds that turn every retrieval into a clarification
+    monkeypatch.setattr(
+        decision, "load_decision_params",
+        lambda: decision.DecisionParams(answer_threshold=1.01, clarify_threshold=0.0, clarify_options=2),
+    )
+    messages, _, slots = run(AnswerFaq(), make_tracker("Kuidas WiFi parooli muuta?", "faq"))
+    assert len(messages) == 1
+    custom = messages[0]["custom"]
+    assert custom["kind"] == "clarify" and custom["language"] == "et"
+    assert custom["options"][0] == "wifi-password" and len(custom["options"]) == 2
+    buttons = messages[0]["buttons"]
+    assert buttons[0] == {"title": "Kuidas WiFi parooli muuta?", "payload": '/faq{"faq_id":"wifi-password"}'}
+    assert buttons[-1] == {"title": "Mitte ükski neist", "payload": '/faq{"faq_id":"none"}'}
+    assert len(buttons) == 3
+    assert messages[0]["text"] == phrase("clarify", "et")
+    assert slots["offered_faq_ids"] == []
+
+
+# --- HandOff ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, intent, reason, language",
+    [
+        ("I want to talk to a human", "request_human", "human_request", "en"),
+        ("Позовите оператора", "request_human", "human_request", "ru"),
+        ("Tahan inimesega rääkida", "request_human", "human_request", "et"),
+        ("you are a useless stupid bot", "insult", "rude", "en"),
+        ("Sa oled täiesti kasutu", "insult", "rude", "et"),
+    ],
+)
+def test_hand_off_reason_by_intent(text, intent, reason, language):
+    messages, _, slots = run(HandOff(), make_tracker(text, intent))
+    assert len(messages) == 1
+    assert messages[0]["custom"] == {"kind": "handoff", "reason": reason, "language": language, "considered": []}
+    assert messages[0]["text"] == phrase(f"handoff_{reason}", language)
+    assert slots["language"] == language
+    assert slots["used_phrases"] == [f"handoff_{reason}:{language}:0"]
+
+
+# --- DidntHelp -------------------------------------------------------------------------------------
+
+
+def test_didnt_help_first_time_offers_the_alternatives(knowledge_client):
+    tracker = make_tracker(
+        "That didn't help", "didnt_help",
+        slots={"language": "en", "offered_faq_ids": ["wifi-password", "refund-policy"], "last_faq_id": "internet-outage"},
+    )
+    messages, _, slots = run(DidntHelp(), tracker)
+    assert len(messages) == 1
+    assert messages[0]["custom"] == {"kind": "clarify", "options": ["wifi-password", "refund-policy"], "language": "en"}
+    assert [b["payload"] for b in messages[0]["buttons"]] == [
+        '/faq{"faq_id":"wifi-password"}', '/faq{"faq_id":"refund-policy"}', '/faq{"faq_id":"none"}'
+    ]
+    assert messages[0]["buttons"][-1]["title"] == "None of these"
+    assert slots["unhelpful_count"] == 1.0
+    assert slots["offered_faq_ids"] == []
+
+
+def test_didnt_help_first_time_without_alternatives_asks_to_rephrase(knowledge_client):
+    messages, _, slots = run(DidntHelp(), make_tracker("Не помогло", "didnt_help", slots={"language": "ru"}))
+    assert messages[0]["custom"] == {"kind": "clarify", "options": [], "language": "ru"}
+    assert messages[0]["text"] == phrase("unhelpful_rephrase", "ru")
+    assert slots["unhelpful_count"] == 1.0
+
+
+def test_didnt_help_twice_hands_off_repeated_failure(knowledge_client):
+    first_messages, _, first_slots = run(
+        DidntHelp(), make_tracker("That didn't help", "didnt_help", slots={"offered_faq_ids": ["wifi-password"]})
+    )
+    assert first_messages[0]["custom"]["kind"] == "clarify"
+    assert first_slots["unhelpful_count"] == 1.0
+
+    tracker = make_tracker(
+        "Still didn't help", "didnt_help",
+        slots={
+            "language": "en",
+            "unhelpful_count": first_slots["unhelpful_count"],
+            "offered_faq_ids": ["refund-policy"],
+            "used_phrases": first_slots["used_phrases"],
+        },
+    )
+    messages, _, slots = run(DidntHelp(), tracker)
+    assert len(messages) == 1
+    assert messages[0]["custom"] == {"kind": "handoff", "reason": "repeated_failure", "language": "en", "considered": []}
+    assert messages[0]["text"] == phrase("handoff_repeated_failure", "en")
+    assert slots["unhelpful_count"] == 0.0
+    assert slots["offered_faq_ids"] == []
+
+
+# --- Smalltalk -------------------------------------------------------------------------------------
+
+
+def test_smalltalk_greet_in_estonian_uses_the_name():
+    messages, _, slots = run(Smalltalk(), make_tracker("Tere, mina olen Mari", "greet"))
+    assert messages[0]["custom"] == {"kind": "smalltalk", "intent": "greet", "language": "et"}
+    assert messages[0]["text"] == phrase("greet", "et", name_greeting=", Mari")
+    assert slots["customer_name"] == "Mari"
+
+
+def test_smalltalk_greet_in_estonian_uses_the_name_with_punctuation():
+    messages, _, slots = run(Smalltalk(), make_tracker("Tere, mina olen Mari!", "greet"))
+    assert messages[0]["custom"] == {"kind": "smalltalk", "intent": "greet", "language": "et"}
+    assert messages[0]["text"] == "Tere, Mari! Mina olen Laine, Laineti virtuaalassistent. Millega saan aidata?"
+    assert slots["customer_name"] == "Mari"
+    assert slots["language"] == "et"
+    assert slots["used_phrases"] == ["greet:et:0"]
+
+
+def test_smalltalk_uses_the_remembered_name_and_does_not_reset_it():
+    tracker = make_tracker("Tere!", "greet", slots={"customer_name": "Mari", "language": "et"})
+    messages, _, slots = run(Smalltalk(), tracker)
+    assert messages[0]["text"].startswith("Tere, Mari!")
+    assert "customer_name" not in slots  # unchanged
+
+
+@pytest.mark.parametrize(
+    "text, intent, language",
+    [("Thank you!", "thanks", "en"), ("Спасибо!", "thanks", "ru"), ("Head aega!", "goodbye", "et"), ("Kas sa oled robot?", "bot_challenge", "et")],
+)
+def test_smalltalk_intents(text, intent, language):
+    messages, _, slots = run(Smalltalk(), make_tracker(text, intent, slots={"unhelpful_count": 1.0}))
+    assert messages[0]["custom"] == {"kind": "smalltalk", "intent": intent, "language": language}
+    assert messages[0]["text"] == phrase(intent, language)
+    if intent == "thanks":
+        assert slots["unhelpful_count"] == 0.0
+    else:
+        assert "unhelpful_count" not in slots
+
+
+def test_smalltalk_never_repeats_while_unused_variants_remain():
+    slots = {}
+    texts, ids = [], []
+    for _ in range(3):
+        messages, _, set_slots = run(Smalltalk(), make_tracker("Hello", "greet", slots=dict(slots)))
+        texts.append(messages[0]["text"])
+        slots.update(set_slots)
+        ids = slots["used_phrases"]
+    assert len(set(texts)) == 3
+    assert ids == ["greet:en:0", "greet:en:1", "greet:en:2"]
+    # all used: it still answers, with a known variant
+    messages, _, set_slots = run(Smalltalk(), make_tracker("Hello", "greet", slots=dict(slots)))
+    assert messages[0]["text"] in [phrase("greet", "en", i) for i in range(3)]
+    assert len(set_slots["used_phrases"]) == 4
+
+
+def test_composer_never_repeats_while_unused_variants_remain():
+    composer = ReplyComposer(
+        {"k": {"en": ("a", "b", "c", "d"), "et": ("x", "y")}, "single": {"en": ("only",)}}
+    )
+    used = []
+    seen = []
+    for _ in range(4):
+        reply = composer.compose("k", "en", used)
+        seen.append(reply.text)
+        used.append(reply.phrase_id)
+    assert sorted(seen) == ["a", "b", "c", "d"]
+    # used variants are skipped even when they were used out of order
+    assert composer.compose("k", "en", ["k:en:0", "k:en:2"]).text == "b"
+    assert composer.compose("k", "en", ["k:en:0", "k:en:1", "k:en:2"]).text == "d"
+    # other keys and languages do not count as used
+    assert composer.compose("k", "et", used).text == "x"
+    # an unknown language falls back to English
+    assert composer.compose("k", "ru", []).phrase_id == "k:en:0"
+    # once everything is used, cycling continues without the most recent one
+    after_all = composer.compose("k", "en", used)
+    assert after_all.text != seen[-1]
+    assert composer.compose("single", "en", ["single:en:0"]).text == "only"
+
+
+def test_phrases_cover_every_language():
+    for key, by_language in PHRASES.items():
+        assert set(by_language) == {"et", "ru", "en"}, key
+        for variants in by_language.values():
+            assert variants and all(v.strip() for v in variants), key
