@@ -73,6 +73,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from knowledge.loader import KnowledgeError
     from supportbot.stack import Stack, ensure_index, ensure_model
@@ -85,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     ensure_model(settings)
     stack = Stack(settings)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _raise_keyboard_interrupt)
     try:
         stack.start()
         print(
