@@ -1,0 +1,61 @@
+"""The handoff database: engine from DATABASE_URL (SQLite under var/ by default) and Alembic migrations."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.future import create_engine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'supportbot.db'}"
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or default_database_url()
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the Rasa server, the gateway and the console read while one of them writes
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: Optional[str] = None) -> Engine:
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _tune_sqlite)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: Optional[str] = None, revision: str = "head") -> None:
+    """Bring the schema to `revision`; safe to call at every start."""
+    from alembic import command
+
+    url = url or database_url()
+    if make_url(url).get_backend_name() == "sqlite":
+        make_engine(url).dispose()  # creates the directory of the file
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,93 @@
+"""Tables of the handoff database. The conversation's `state` is the one ownership truth every channel obeys."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(80), nullable=False, unique=True)
+    display_name = Column(String(120), nullable=False)
+    password_hash = Column(String(255), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AgentSession(Base):
+    __tablename__ = "agent_sessions"
+    token_hash = Column(String(64), primary_key=True)
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("channel", "customer_id", name="uq_conversations_channel_customer"),
+        Index("ix_conversations_state", "state"),
+    )
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(40), nullable=False)
+    customer_id = Column(String(200), nullable=False)
+    state = Column(String(16), nullable=False, default="bot")
+    customer_name = Column(String(120))
+    language = Column(String(8))
+    current_handoff_id = Column(Integer)
+    agent_id = Column(Integer, ForeignKey("agents.id"))
+    awaiting_rating = Column(Boolean, nullable=False, default=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Handoff(Base):
+    """One stay of a conversation with the humans: from the bot's handoff until it is closed or returned."""
+
+    __tablename__ = "handoffs"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True)
+    reason = Column(String(40), nullable=False)
+    sentiment = Column(String(16), nullable=False, default="calm")
+    priority = Column(Integer, nullable=False)
+    packet = Column(JSON, nullable=False, default=dict)
+    requested_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    claimed_at = Column(DateTime(timezone=True))
+    agent_id = Column(Integer, ForeignKey("agents.id"))
+    ended_at = Column(DateTime(timezone=True))
+    outcome = Column(String(16))  # "closed" or "returned"
+    resolution = Column(Text)
+    rating = Column(Integer)
+    rated_at = Column(DateTime(timezone=True))
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    role = Column(String(16), nullable=False)  # customer, bot, agent, note, system
+    text = Column(Text, nullable=False)
+    author = Column(String(120))
+    payload = Column(JSON, nullable=False, default=dict)  # buttons and the bot's custom metadata
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class LiveEvent(Base):
+    """Append-only feed that every process polls for live updates, so several instances stay in step."""
+
+    __tablename__ = "live_events"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, nullable=False)
+    kind = Column(String(24), nullable=False)  # message, state, typing
+    payload = Column(JSON, nullable=False, default=dict)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)

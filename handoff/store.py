@@ -1,0 +1,416 @@
+"""Everything the handoff keeps in its database, behind one class with plain, synchronous methods.
+State changes are compare-and-set updates, so exactly one of two concurrent claims wins on any database."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from handoff import models as m
+from handoff.db import make_engine, migrate
+from handoff.ownership import ALLOWED, State, TransitionRefused, check_transition, priority_for
+
+SESSION_LIFETIME = timedelta(hours=12)
+DEFAULT_MINUTES_PER_CUSTOMER = 4
+CUSTOMER_VISIBLE_ROLES = ("customer", "bot", "agent")
+_password_hasher = PasswordHasher()
+
+
+def as_utc(moment: Optional[datetime]) -> Optional[datetime]:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def iso(moment: Optional[datetime]) -> Optional[str]:
+    moment = as_utc(moment)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+class AlreadyClaimed(TransitionRefused):
+    def __init__(self, owner: Optional[str], current: Optional[State]):
+        who = f"by {owner}" if owner else "or no longer waiting"
+        super().__init__(f"already claimed {who}", current)
+        self.owner = owner
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class AgentView:
+    id: int
+    username: str
+    display_name: str
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"username": self.username, "display_name": self.display_name}
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    conversation_id: int
+    role: str
+    text: str
+    author: Optional[str]
+    created_at: Optional[str]
+    payload: Dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "id": self.id, "conversation_id": self.conversation_id, "role": self.role, "text": self.text,
+            "author": self.author, "created_at": self.created_at,
+            "buttons": self.payload.get("buttons") or [], "meta": self.payload.get("custom") or {},
+        }
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: int
+    channel: str
+    customer_id: str
+    state: str
+    customer_name: Optional[str]
+    language: Optional[str]
+    awaiting_rating: bool
+    agent: Optional[AgentView]
+    handoff_id: Optional[int]
+
+
+@dataclass(frozen=True)
+class HandoffView:
+    id: int
+    conversation_id: int
+    reason: str
+    sentiment: str
+    priority: int
+    packet: Dict[str, Any]
+    requested_at: Optional[str]
+    claimed_at: Optional[str]
+    outcome: Optional[str]
+    resolution: Optional[str]
+    rating: Optional[int]
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    conversation_id: int
+    kind: str
+    payload: Dict[str, Any]
+
+
+def _agent_view(agent: Optional[m.Agent]) -> Optional[AgentView]:
+    return AgentView(agent.id, agent.username, agent.display_name) if agent else None
+
+
+def _message_view(row: m.Message) -> MessageView:
+    return MessageView(row.id, row.conversation_id, row.role, row.text, row.author, iso(row.created_at), dict(row.payload or {}))
+
+
+def _handoff_view(row: m.Handoff) -> HandoffView:
+    return HandoffView(row.id, row.conversation_id, row.reason, row.sentiment, row.priority, dict(row.packet or {}),
+                       iso(row.requested_at), iso(row.claimed_at), row.outcome, row.resolution, row.rating)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class HandoffStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: Optional[str] = None, run_migrations: bool = True) -> "HandoffStore":
+        if run_migrations:
+            migrate(url)
+        return cls(make_engine(url))
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # conversations
+
+    def conversation(self, channel: str, customer_id: str) -> ConversationView:
+        """The customer's conversation on this channel, created on first contact."""
+        with self.session() as s:
+            row = s.execute(select(m.Conversation).where(
+                m.Conversation.channel == channel, m.Conversation.customer_id == customer_id)).scalar_one_or_none()
+            if row is None:
+                try:
+                    row = m.Conversation(channel=channel, customer_id=customer_id, state=State.BOT.value)
+                    s.add(row)
+                    s.commit()
+                except IntegrityError:  # the same customer's first two messages raced
+                    s.rollback()
+                    row = s.execute(select(m.Conversation).where(
+                        m.Conversation.channel == channel, m.Conversation.customer_id == customer_id)).scalar_one()
+            return self._conversation_view(s, row)
+
+    def get(self, conversation_id: int) -> ConversationView:
+        with self.session() as s:
+            return self._conversation_view(s, self._row(s, conversation_id))
+
+    def find(self, channel: str, customer_id: str) -> Optional[ConversationView]:
+        with self.session() as s:
+            row = s.execute(select(m.Conversation).where(
+                m.Conversation.channel == channel, m.Conversation.customer_id == customer_id)).scalar_one_or_none()
+            return self._conversation_view(s, row) if row else None
+
+    def note_customer(self, conversation_id: int, name: Optional[str] = None, language: Optional[str] = None) -> None:
+        values = {k: v for k, v in (("customer_name", name), ("language", language)) if v}
+        if values:
+            with self.session() as s, s.begin():
+                s.execute(update(m.Conversation).where(m.Conversation.id == conversation_id).values(**values))
+
+    def _row(self, s: Session, conversation_id: int) -> m.Conversation:
+        row = s.get(m.Conversation, conversation_id)
+        if row is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        return row
+
+    def _conversation_view(self, s: Session, row: m.Conversation) -> ConversationView:
+        agent = s.get(m.Agent, row.agent_id) if row.agent_id else None
+        return ConversationView(row.id, row.channel, row.customer_id, row.state, row.customer_name, row.language,
+                                bool(row.awaiting_rating), _agent_view(agent), row.current_handoff_id)
+
+    # messages
+
+    def add_message(self, conversation_id: int, role: str, text: str, author: Optional[str] = None,
+                    payload: Optional[Dict[str, Any]] = None) -> MessageView:
+        with self.session() as s, s.begin():
+            row = m.Message(conversation_id=conversation_id, role=role, text=text, author=author, payload=payload or {})
+            s.add(row)
+            s.flush()
+            view = _message_view(row)
+            s.execute(update(m.Conversation).where(m.Conversation.id == conversation_id).values(updated_at=m.utcnow()))
+            self._publish(s, conversation_id, "message", {"message": view.to_json()})
+        return view
+
+    def messages(self, conversation_id: int, after_id: int = 0, roles: Optional[Sequence[str]] = None) -> List[MessageView]:
+        query = select(m.Message).where(m.Message.conversation_id == conversation_id, m.Message.id > after_id)
+        if roles:
+            query = query.where(m.Message.role.in_(list(roles)))
+        with self.session() as s:
+            return [_message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
+
+    # ownership
+
+    def _change_state(self, s: Session, conversation_id: int, expected: Iterable[State], target: State, **values) -> m.Conversation:
+        expected = [e for e in expected if target in ALLOWED[e]]
+        result = s.execute(
+            update(m.Conversation)
+            .where(m.Conversation.id == conversation_id, m.Conversation.state.in_([e.value for e in expected]))
+            .values(state=target.value, updated_at=m.utcnow(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        row = self._row(s, conversation_id)
+        s.refresh(row)
+        if result.rowcount != 1:
+            current = State(row.state)
+            if target is State.AGENT:
+                owner = s.get(m.Agent, row.agent_id) if row.agent_id else None
+                raise AlreadyClaimed(owner.display_name if owner else None, current)
+            check_transition(current, target)
+            raise TransitionRefused(f"the conversation is '{current.value}', not {[e.value for e in expected]}", current)
+        self._publish(s, conversation_id, "state", {"state": target.value})
+        return row
+
+    def hand_off(self, conversation_id: int, reason: str, sentiment: str = "calm",
+                 packet: Optional[Dict[str, Any]] = None) -> HandoffView:
+        """bot → waiting, with what the agent needs to know. Refused when a human already has the conversation."""
+        with self.session() as s, s.begin():
+            row = self._change_state(s, conversation_id, [State.BOT, State.CLOSED], State.WAITING,
+                                     agent_id=None, awaiting_rating=False)
+            episode = m.Handoff(conversation_id=conversation_id, reason=reason, sentiment=sentiment,
+                                priority=priority_for(reason, sentiment), packet=packet or {})
+            s.add(episode)
+            s.flush()
+            row.current_handoff_id = episode.id
+            return _handoff_view(episode)
+
+    def claim(self, conversation_id: int, agent_id: int) -> ConversationView:
+        with self.session() as s, s.begin():
+            row = self._change_state(s, conversation_id, [State.WAITING], State.AGENT, agent_id=agent_id)
+            s.execute(update(m.Handoff).where(m.Handoff.id == row.current_handoff_id)
+                      .values(claimed_at=m.utcnow(), agent_id=agent_id))
+            return self._conversation_view(s, row)
+
+    def return_to_bot(self, conversation_id: int) -> ConversationView:
+        with self.session() as s, s.begin():
+            row = self._change_state(s, conversation_id, [State.WAITING, State.AGENT], State.BOT, agent_id=None)
+            self._end_handoff(s, row.current_handoff_id, "returned", None)
+            return self._conversation_view(s, row)
+
+    def close(self, conversation_id: int, resolution: Optional[str] = None) -> ConversationView:
+        with self.session() as s, s.begin():
+            row = self._change_state(s, conversation_id, [State.WAITING, State.AGENT], State.CLOSED, awaiting_rating=True)
+            self._end_handoff(s, row.current_handoff_id, "closed", resolution)
+            return self._conversation_view(s, row)
+
+    def resume_bot(self, conversation_id: int) -> None:
+        """closed → bot, at the customer's next message; a no-op if it already happened."""
+        with self.session() as s, s.begin():
+            s.execute(update(m.Conversation)
+                      .where(m.Conversation.id == conversation_id, m.Conversation.state == State.CLOSED.value)
+                      .values(state=State.BOT.value, awaiting_rating=False, agent_id=None, updated_at=m.utcnow()))
+
+    def rate(self, conversation_id: int, rating: int) -> Optional[HandoffView]:
+        if not 1 <= rating <= 5:
+            raise ValueError("a rating is 1 to 5")
+        with self.session() as s, s.begin():
+            row = self._row(s, conversation_id)
+            if not row.current_handoff_id:
+                return None
+            episode = s.get(m.Handoff, row.current_handoff_id)
+            episode.rating, episode.rated_at = rating, m.utcnow()
+            row.awaiting_rating = False
+            return _handoff_view(episode)
+
+    def _end_handoff(self, s: Session, handoff_id: Optional[int], outcome: str, resolution: Optional[str]) -> None:
+        if handoff_id:
+            s.execute(update(m.Handoff).where(m.Handoff.id == handoff_id)
+                      .values(ended_at=m.utcnow(), outcome=outcome, resolution=resolution))
+
+    def current_handoff(self, conversation_id: int) -> Optional[HandoffView]:
+        with self.session() as s:
+            row = self._row(s, conversation_id)
+            episode = s.get(m.Handoff, row.current_handoff_id) if row.current_handoff_id else None
+            return _handoff_view(episode) if episode else None
+
+    # the queue
+
+    def waiting(self) -> List[ConversationView]:
+        """Waiting conversations, rude and upset customers first, then by waiting time."""
+        query = (select(m.Conversation).join(m.Handoff, m.Handoff.id == m.Conversation.current_handoff_id)
+                 .where(m.Conversation.state == State.WAITING.value)
+                 .order_by(m.Handoff.priority, m.Handoff.requested_at, m.Handoff.id))
+        with self.session() as s:
+            return [self._conversation_view(s, r) for r in s.execute(query).scalars()]
+
+    def owned_by(self, agent_id: int) -> List[ConversationView]:
+        query = (select(m.Conversation).where(m.Conversation.state == State.AGENT.value, m.Conversation.agent_id == agent_id)
+                 .order_by(m.Conversation.updated_at.desc()))
+        with self.session() as s:
+            return [self._conversation_view(s, r) for r in s.execute(query).scalars()]
+
+    def queue_position(self, conversation_id: int) -> Optional[int]:
+        for position, conversation in enumerate(self.waiting(), start=1):
+            if conversation.id == conversation_id:
+                return position
+        return None
+
+    def expected_wait_minutes(self, position: int, recent: int = 20) -> int:
+        """Position times the median time-to-claim of the recent handoffs (a default while there is no history)."""
+        query = (select(m.Handoff.requested_at, m.Handoff.claimed_at).where(m.Handoff.claimed_at.isnot(None))
+                 .order_by(m.Handoff.claimed_at.desc()).limit(recent))
+        with self.session() as s:
+            waits = sorted((as_utc(c) - as_utc(r)).total_seconds() / 60 for r, c in s.execute(query))
+        per_customer = waits[len(waits) // 2] if waits else DEFAULT_MINUTES_PER_CUSTOMER
+        return max(1, round(per_customer * position))
+
+    def last_message(self, conversation_id: int) -> Optional[MessageView]:
+        query = (select(m.Message).where(m.Message.conversation_id == conversation_id, m.Message.role != "note")
+                 .order_by(m.Message.id.desc()).limit(1))
+        with self.session() as s:
+            row = s.execute(query).scalar_one_or_none()
+            return _message_view(row) if row else None
+
+    def unanswered_count(self, conversation_id: int) -> int:
+        """Customer messages since the last agent reply."""
+        with self.session() as s:
+            last_agent = s.execute(select(func.max(m.Message.id)).where(
+                m.Message.conversation_id == conversation_id, m.Message.role == "agent")).scalar() or 0
+            return s.execute(select(func.count()).select_from(m.Message).where(
+                m.Message.conversation_id == conversation_id, m.Message.role == "customer", m.Message.id > last_agent)).scalar()
+
+    # live events
+
+    def _publish(self, s: Session, conversation_id: int, kind: str, payload: Dict[str, Any]) -> None:
+        s.add(m.LiveEvent(conversation_id=conversation_id, kind=kind, payload=payload))
+
+    def publish(self, conversation_id: int, kind: str, payload: Dict[str, Any]) -> None:
+        with self.session() as s, s.begin():
+            self._publish(s, conversation_id, kind, payload)
+
+    def last_event_id(self) -> int:
+        with self.session() as s:
+            return s.execute(select(func.max(m.LiveEvent.id))).scalar() or 0
+
+    def events_after(self, event_id: int, also_since: Optional[datetime] = None, limit: int = 500) -> List[EventView]:
+        """Events after `event_id`; with `also_since`, also newer ones with lower ids, which a concurrent
+        transaction may commit late on PostgreSQL (the caller drops the ones it has seen)."""
+        condition = m.LiveEvent.id > event_id
+        if also_since is not None:
+            condition = condition | (m.LiveEvent.created_at >= also_since)
+        query = select(m.LiveEvent).where(condition).order_by(m.LiveEvent.id).limit(limit)
+        with self.session() as s:
+            return [EventView(e.id, e.conversation_id, e.kind, dict(e.payload or {})) for e in s.execute(query).scalars()]
+
+    def prune_events(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        with self.session() as s, s.begin():
+            return s.execute(delete(m.LiveEvent).where(m.LiveEvent.created_at < m.utcnow() - older_than)).rowcount
+
+    # agents
+
+    def create_agent(self, username: str, display_name: str, password: str) -> AgentView:
+        if len(password) < 8:
+            raise ValueError("the password must have at least 8 characters")
+        with self.session() as s, s.begin():
+            existing = s.execute(select(m.Agent).where(m.Agent.username == username)).scalar_one_or_none()
+            if existing:
+                existing.display_name, existing.password_hash, existing.active = display_name, _password_hasher.hash(password), True
+                return _agent_view(existing)
+            agent = m.Agent(username=username, display_name=display_name, password_hash=_password_hasher.hash(password))
+            s.add(agent)
+            s.flush()
+            return _agent_view(agent)
+
+    def agents(self) -> List[AgentView]:
+        with self.session() as s:
+            return [_agent_view(a) for a in s.execute(select(m.Agent).where(m.Agent.active).order_by(m.Agent.username)).scalars()]
+
+    def authenticate(self, username: str, password: str) -> Optional[AgentView]:
+        with self.session() as s:
+            agent = s.execute(select(m.Agent).where(m.Agent.username == username, m.Agent.active)).scalar_one_or_none()
+            if agent is None:
+                _password_hasher.hash(password)  # same work as a real check, so timing does not reveal usernames
+                return None
+            try:
+                _password_hasher.verify(agent.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return None
+            return _agent_view(agent)
+
+    def start_session(self, agent_id: int) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.session() as s, s.begin():
+            s.add(m.AgentSession(token_hash=_token_hash(token), agent_id=agent_id, expires_at=m.utcnow() + SESSION_LIFETIME))
+        return token
+
+    def agent_for_session(self, token: str) -> Optional[AgentView]:
+        with self.session() as s:
+            row = s.get(m.AgentSession, _token_hash(token))
+            if row is None or as_utc(row.expires_at) < m.utcnow():
+                return None
+            agent = s.get(m.Agent, row.agent_id)
+            return _agent_view(agent) if agent and agent.active else None
+
+    def end_session(self, token: str) -> None:
+        with self.session() as s, s.begin():
+            s.execute(delete(m.AgentSession).where(m.AgentSession.token_hash == _token_hash(token)))
+
