@@ -54,7 +54,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     url = args.url
     stack = None
     if not url:
-        settings = settings.with_overrides(rasa_port=free_port(), action_port=free_port())
+        settings = settings.with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port())
         print(ensure_index(settings), file=sys.stderr)
         ensure_model(settings)
         stack = Stack(settings, quiet=not args.verbose).start()
@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from knowledge.loader import KnowledgeError
     from supportbot.stack import Stack, ensure_index, ensure_model
 
-    settings = Settings().with_overrides(args.knowledge, rasa_port=args.port)
+    settings = Settings().with_overrides(args.knowledge, gateway_port=args.port)
     try:
         print("==> " + ensure_index(settings), flush=True)
     except KnowledgeError as error:
@@ -93,8 +93,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(stop_signal, _raise_keyboard_interrupt)
     try:
         stack.start()
+        print(_first_agent_notice(settings), end="", flush=True)
         print(
-            "\n==> the bot is running. Talk to it over REST:\n"
+            f"\n==> the agent console: {settings.console_url}\n"
+            "==> the bot is running. Talk to it over REST:\n"
             f"    curl -s -XPOST {settings.rest_url} -H 'Content-Type: application/json' "
             "-d '{\"sender\": \"me\", \"message\": \"Tere! Internet ei tööta\"}'\n"
             "    or: supportbot ask --url " + settings.rest_url + " 'How do I pay my bill?'\n"
@@ -107,6 +109,56 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _first_agent_notice(settings: Settings) -> str:
+    """With no agent yet, create one so the console can be tried at once; its password is shown only now."""
+    import secrets
+
+    from handoff.store import HandoffStore
+
+    store = HandoffStore.open(settings.database_url)
+    if store.agents():
+        return ""
+    password = secrets.token_urlsafe(9)
+    store.create_agent("admin", "Admin", password)
+    return (f"\n==> created the first agent: username 'admin', password '{password}' (shown once; change it with\n"
+            "    supportbot agents create admin --name Admin)\n")
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    import getpass
+
+    from handoff.store import HandoffStore
+
+    store = HandoffStore.open(Settings().database_url)
+    if args.action == "list":
+        for agent in store.agents():
+            print(f"{agent.username}\t{agent.display_name}")
+        return 0
+    if not args.username:
+        raise SystemExit("agents create: give a username")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if password != getpass.getpass("again: "):
+            raise SystemExit("the passwords differ")
+    try:
+        agent = store.create_agent(args.username, args.name or args.username.capitalize(), password)
+    except ValueError as error:
+        raise SystemExit(str(error))
+    print(f"agent {agent.username} ({agent.display_name}) can log in to the console")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from handoff.db import migrate
+
+    settings = Settings()
+    migrate(settings.database_url, args.revision)
+    print(f"the database at {settings.database_url} is at revision {args.revision}")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -133,8 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="train if needed, index if needed, start the bot")
     run.add_argument("--knowledge")
-    run.add_argument("--port", type=int, help="Rasa server port (default 5005)")
+    run.add_argument("--port", type=int, help="the public port of the web chat, REST and agent console (default 8080, GATEWAY_PORT)")
     run.set_defaults(func=cmd_run)
+
+    agents = sub.add_parser("agents", help="create or list the human agents who log in to the console")
+    agents.add_argument("action", choices=["create", "list"])
+    agents.add_argument("username", nargs="?")
+    agents.add_argument("--name", help="the name customers see, e.g. Mari")
+    agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin instead of asking")
+    agents.set_defaults(func=cmd_agents)
+
+    db = sub.add_parser("db", help="migrate the database schema (the run command does it too)")
+    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("revision", nargs="?", default="head")
+    db.set_defaults(func=cmd_db)
 
     evaluate = sub.add_parser("eval", help="benchmarks; writes figures to docs/benchmarks.md")
     evaluate.add_argument("benchmark", nargs="?", default="all",

@@ -48,7 +48,9 @@ def rasa_init_bot() -> Path:
 def bench_latency(args, report: Dict[str, str]) -> None:
     rows = [json.loads(line) for line in open(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl", encoding="utf-8")]
     faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
-    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port())
+    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
+                                         database_url=f"sqlite:///{PROJECT_ROOT / 'var' / 'bench' / 'latency.db'}")
+    Path(settings.database_url[len("sqlite:///"):]).unlink(missing_ok=True)
     ensure_index(settings)
     ensure_model(settings)
     with Stack(settings, quiet=True):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from handoff.db import database_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,6 +34,10 @@ class Settings:
     rasa_port: int = field(default_factory=lambda: int(os.environ.get("RASA_PORT", "5005")))
     action_port: int = field(default_factory=lambda: int(os.environ.get("ACTION_PORT", "5055")))
     encoder: str = field(default_factory=lambda: os.environ.get("ENCODER", ""))
+    gateway_port: int = field(default_factory=lambda: int(os.environ.get("GATEWAY_PORT", "8080")))
+    database_url: str = field(default_factory=database_url)
+    redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
+    secure_cookies: bool = field(default_factory=lambda: os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"))
 
     def __post_init__(self) -> None:
         if self.index_dir is None:
@@ -43,7 +49,16 @@ class Settings:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"
+        """The customers' REST webhook, on the gateway."""
+        return f"http://{self.host}:{self.gateway_port}/webhooks/rest/webhook"
+
+    @property
+    def rasa_webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}/console/"
 
     def child_environment(self) -> dict:
         env = dict(os.environ)
@@ -51,6 +66,7 @@ class Settings:
             KNOWLEDGE_DIR=str(self.knowledge_dir),
             INDEX_DIR=str(self.index_dir),
             ACTION_ENDPOINT_URL=f"http://127.0.0.1:{self.action_port}/webhook",
+            DATABASE_URL=self.database_url,
             PYTHONPATH=os.pathsep.join(filter(None, [str(self.project_root), env.get("PYTHONPATH")])),
             TF_CPP_MIN_LOG_LEVEL="2",
             HF_HUB_OFFLINE="1",

@@ -106,14 +106,21 @@ class Stack:
         return process
 
     def start(self, timeout: float = 240.0) -> "Stack":
+        from handoff.db import migrate
+        from supportbot.endpoints import write_endpoints
+
         s = self.settings
+        migrate(s.database_url)
+        endpoints = write_endpoints(s, s.project_root / "var" / "run" / f"endpoints-{s.rasa_port}.yml")
         actions = self._start([sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(s.action_port)])
         rasa = self._start([
-            sys.executable, "-m", "rasa", "run", "--model", str(s.model_path), "--endpoints", "endpoints.yml",
-            "--credentials", "credentials.yml", "--port", str(s.rasa_port), "--interface", s.host,
+            sys.executable, "-m", "rasa", "run", "--model", str(s.model_path), "--endpoints", str(endpoints),
+            "--credentials", "credentials.yml", "--port", str(s.rasa_port), "--interface", "127.0.0.1",
         ])
+        gateway = self._start([sys.executable, "-m", "supportbot.gateway", "--port", str(s.gateway_port)])
         _wait_http(f"http://127.0.0.1:{s.action_port}/health", actions, timeout, "the action server")
-        _wait_http(f"http://{s.host}:{s.rasa_port}/webhooks/rest/", rasa, timeout, "the Rasa server")
+        _wait_http(f"http://127.0.0.1:{s.rasa_port}/webhooks/rest/", rasa, timeout, "the Rasa server")
+        _wait_http(f"http://{s.host}:{s.gateway_port}/health", gateway, timeout, "the gateway")
         return self
 
     def stop(self) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,9 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 from helpers import make_tracker as _make_tracker  # noqa: E402
+
+# Tests must not depend on the clock: agents are "at work" unless a test sets other hours.
+os.environ.setdefault("BUSINESS_HOURS", "always")
 
 SMALL_KB = TESTS_DIR / "fixtures" / "kb_small"
 

@@ -23,8 +23,10 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def live_bot():
-    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port())
+def live_bot(tmp_path_factory):
+    database = tmp_path_factory.mktemp("live-db") / "supportbot.db"
+    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
+                                         database_url=f"sqlite:///{database}")
     ensure_index(settings)
     ensure_model(settings)
     with Stack(settings, quiet=True) as stack:

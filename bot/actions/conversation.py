@@ -65,7 +65,12 @@ class Conversation:
             events.append(SlotSet("customer_name", self.name))
         return events + self.events
 
-    def hand_off(self, reason: str, considered: Optional[List[Dict[str, Any]]] = None) -> None:
-        """Tell the customer a colleague takes over, and why (the reason codes of the metadata)."""
+    def hand_off(self, reason: str, considered: Optional[List[Dict[str, Any]]] = None,
+                 sentiment: Optional[Dict[str, Any]] = None) -> None:
+        """Tell the customer a colleague takes over, and why; the metadata is the agent's handoff packet."""
         reply = self.phrase(f"handoff_{reason}")
-        self.say(reply.text, {"kind": "handoff", "reason": reason, "language": self.language, "considered": considered or []})
+        self.say(reply.text, {
+            "kind": "handoff", "reason": reason, "language": self.language, "considered": considered or [],
+            "customer_name": self.name, "question": self.text,
+            "sentiment": sentiment or {"label": "calm", "signals": []},
+        })

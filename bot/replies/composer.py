@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-PHRASES_FILE = Path(__file__).resolve().parent / "phrases.yml"
+PHRASES_DIR = Path(__file__).resolve().parent
 FALLBACK_LANGUAGE = "en"
 
 
@@ -19,9 +19,16 @@ def bot_name() -> str:
 
 
 @lru_cache(maxsize=4)
-def load_phrases(path: str = str(PHRASES_FILE)) -> Dict[str, Dict[str, Tuple[str, ...]]]:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return {key: {lang: tuple(variants) for lang, variants in by_lang.items()} for key, by_lang in raw.items()}
+def load_phrases(directory: str = str(PHRASES_DIR)) -> Dict[str, Dict[str, Tuple[str, ...]]]:
+    """Every phrases*.yml of the directory; a key may live in one file only."""
+    phrases: Dict[str, Dict[str, Tuple[str, ...]]] = {}
+    for path in sorted(Path(directory).glob("phrases*.yml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key, by_lang in raw.items():
+            if key in phrases:
+                raise ValueError(f"{path.name}: the phrase key {key!r} is defined twice")
+            phrases[key] = {lang: tuple(variants) for lang, variants in by_lang.items()}
+    return phrases
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ class ReplyComposer:
     def __init__(self, phrases: Optional[Dict[str, Dict[str, Tuple[str, ...]]]] = None):
         self.phrases = phrases or load_phrases()
 
-    def compose(self, key: str, language: str, used: Sequence[str] = (), name: Optional[str] = None) -> Reply:
+    def compose(self, key: str, language: str, used: Sequence[str] = (), name: Optional[str] = None, **fields: object) -> Reply:
         by_language = self.phrases[key]
         if language not in by_language:
             language = FALLBACK_LANGUAGE if FALLBACK_LANGUAGE in by_language else next(iter(by_language))
@@ -44,7 +51,7 @@ class ReplyComposer:
         if choice is None:
             uses = [u for u in used if u.startswith(f"{key}:{language}:")]
             choice = (int(uses[0].rsplit(":", 1)[1]) + len(uses)) % len(variants) if uses else 0
-        text = variants[choice].format(bot_name=bot_name(), name_greeting=f", {name}" if name else "")
+        text = variants[choice].format(bot_name=bot_name(), name_greeting=f", {name}" if name else "", **fields)
         return Reply(text=text, phrase_id=f"{key}:{language}:{choice}")
 
     def label(self, key: str, language: str) -> str:

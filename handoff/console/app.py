@@ -1,0 +1,309 @@
+"""The agent console: a JSON API, a WebSocket of live events and the static page (docs/agent-console-api.md)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+
+from aiohttp import WSMsgType, web
+
+from handoff.canned import CannedReplies
+from handoff.ownership import TransitionRefused
+from handoff.router import ConversationRouter
+from handoff.store import AgentView, ConversationView, HandoffStore, NotFound, as_utc, iso
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SESSION_COOKIE = "supportbot_agent"
+MAX_TEXT_CHARS = 4000
+LIVE_POLL_SECONDS = 0.3
+LATE_COMMIT_WINDOW = timedelta(seconds=5)
+
+AGENT_KEY = web.AppKey("agent", AgentView) if hasattr(web, "AppKey") else "agent"
+ROUTER_KEY = web.AppKey("router", ConversationRouter) if hasattr(web, "AppKey") else "router"
+CANNED_KEY = web.AppKey("canned", CannedReplies) if hasattr(web, "AppKey") else "canned"
+
+
+def error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _json_body(request: web.Request) -> Dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be JSON"}), content_type="application/json")
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be a JSON object"}), content_type="application/json")
+    return body
+
+
+def _text_field(body: Dict[str, Any], name: str, required: bool = True) -> Optional[str]:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"'{name}' must be a non-empty string"}), content_type="application/json")
+    if len(value) > MAX_TEXT_CHARS:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"'{name}' is longer than {MAX_TEXT_CHARS} characters"}),
+                                 content_type="application/json")
+    return value.strip()
+
+
+def _conversation_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["conversation_id"])
+    except ValueError:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such conversation"}), content_type="application/json")
+
+
+class Console:
+    """Builds the JSON shapes of the API from the store; shared by the handlers and the live feed."""
+
+    def __init__(self, router: ConversationRouter, canned: CannedReplies):
+        self.router = router
+        self.store: HandoffStore = router.store
+        self.canned = canned
+
+    def summary(self, conversation: ConversationView) -> Dict[str, Any]:
+        handoff = self.store.current_handoff(conversation.id) if conversation.handoff_id else None
+        last = self.store.last_message(conversation.id)
+        waiting_since = handoff.requested_at if handoff and conversation.state in ("waiting", "agent") else None
+        waited = None
+        if waiting_since:
+            waited = int((datetime.now(timezone.utc) - as_utc(datetime.strptime(waiting_since, "%Y-%m-%dT%H:%M:%SZ"))).total_seconds())
+        return {
+            "id": conversation.id, "state": conversation.state, "channel": conversation.channel,
+            "customer_name": conversation.customer_name, "language": conversation.language,
+            "reason": handoff.reason if handoff else None, "sentiment": handoff.sentiment if handoff else None,
+            "priority": handoff.priority if handoff else None, "waiting_since": waiting_since, "waited_seconds": waited,
+            "agent": conversation.agent.to_json() if conversation.agent else None,
+            "last_message": last.text[:200] if last else None,
+            "unread": self.store.unanswered_count(conversation.id),
+        }
+
+    def queue(self, agent: AgentView) -> Dict[str, Any]:
+        return {"waiting": [self.summary(c) for c in self.store.waiting()],
+                "mine": [self.summary(c) for c in self.store.owned_by(agent.id)]}
+
+    def details(self, conversation_id: int, agent: AgentView) -> Dict[str, Any]:
+        conversation = self.store.get(conversation_id)
+        result = self.summary(conversation)
+        handoff = self.store.current_handoff(conversation_id)
+        if handoff:
+            packet = handoff.packet
+            language = conversation.language or packet.get("language") or "en"
+            considered = [
+                {"id": c.get("faq_id") or c.get("id"), "score": c.get("score"),
+                 "question": self.canned.question(c.get("faq_id") or c.get("id") or "", language)}
+                for c in packet.get("considered") or []
+            ]
+            result["handoff"] = {
+                "reason": handoff.reason, "sentiment": handoff.sentiment, "language": language,
+                "signals": (packet.get("sentiment") or {}).get("signals", []) if isinstance(packet.get("sentiment"), dict) else [],
+                "considered": considered,
+                "suggested_reply": self.router.suggested_reply(conversation, handoff.reason, agent),
+            }
+            result["rating"], result["resolution"] = handoff.rating, handoff.resolution
+        else:
+            result["handoff"], result["rating"], result["resolution"] = None, None, None
+        result["messages"] = [m.to_json() for m in self.store.messages(conversation_id)]
+        return result
+
+
+def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookies: bool = False) -> web.Application:
+    console = Console(router, canned)
+    store = router.store
+
+    async def db(function: Callable, *args):
+        return await asyncio.to_thread(function, *args)
+
+    @web.middleware
+    async def errors_and_auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        if request.path.startswith("/console/api/") and request.path != "/console/api/login":
+            token = request.cookies.get(SESSION_COOKIE)
+            agent = await db(store.agent_for_session, token) if token else None
+            if agent is None:
+                return error(401, "log in first")
+            request[AGENT_KEY] = agent
+        try:
+            return await handler(request)
+        except NotFound as problem:
+            return error(404, str(problem))
+        except TransitionRefused as problem:
+            return error(409, str(problem))
+        except ValueError as problem:
+            return error(400, str(problem))
+
+    routes = web.RouteTableDef()
+
+    @routes.get("/console")
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/console/")
+
+    @routes.get("/console/")
+    async def page(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers={
+            "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                                       "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+
+    @routes.post("/console/api/login")
+    async def login(request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            return error(400, "'username' and 'password' are required")
+        agent = await db(store.authenticate, username.strip(), password)
+        if agent is None:
+            return error(401, "wrong username or password")
+        token = await db(store.start_session, agent.id)
+        reply = web.json_response({"agent": agent.to_json()})
+        reply.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure_cookies, path="/console")
+        return reply
+
+    @routes.post("/console/api/logout")
+    async def logout(request: web.Request) -> web.StreamResponse:
+        await db(store.end_session, request.cookies.get(SESSION_COOKIE))
+        reply = web.json_response({})
+        reply.del_cookie(SESSION_COOKIE, path="/console")
+        return reply
+
+    @routes.get("/console/api/me")
+    async def me(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"agent": request[AGENT_KEY].to_json()})
+
+    @routes.get("/console/api/queue")
+    async def queue(request: web.Request) -> web.StreamResponse:
+        return web.json_response(await db(console.queue, request[AGENT_KEY]))
+
+    @routes.get("/console/api/conversations/{conversation_id}")
+    async def conversation(request: web.Request) -> web.StreamResponse:
+        return web.json_response(await db(console.details, _conversation_id(request), request[AGENT_KEY]))
+
+    @routes.post("/console/api/conversations/{conversation_id}/claim")
+    async def claim(request: web.Request) -> web.StreamResponse:
+        agent = request[AGENT_KEY]
+        await router.claim(_conversation_id(request), agent)
+        return web.json_response(await db(console.details, _conversation_id(request), agent))
+
+    @routes.post("/console/api/conversations/{conversation_id}/messages")
+    async def reply(request: web.Request) -> web.StreamResponse:
+        text = _text_field(await _json_body(request), "text")
+        message = await router.agent_reply(_conversation_id(request), request[AGENT_KEY], text)
+        return web.json_response(message.to_json(), status=201)
+
+    @routes.post("/console/api/conversations/{conversation_id}/notes")
+    async def note(request: web.Request) -> web.StreamResponse:
+        text = _text_field(await _json_body(request), "text")
+        message = await router.add_note(_conversation_id(request), request[AGENT_KEY], text)
+        return web.json_response(message.to_json(), status=201)
+
+    @routes.post("/console/api/conversations/{conversation_id}/typing")
+    async def typing(request: web.Request) -> web.StreamResponse:
+        await router.agent_typing(_conversation_id(request), request[AGENT_KEY])
+        return web.Response(status=204)
+
+    @routes.post("/console/api/conversations/{conversation_id}/return")
+    async def return_to_bot(request: web.Request) -> web.StreamResponse:
+        agent = request[AGENT_KEY]
+        await router.return_to_bot(_conversation_id(request), agent)
+        return web.json_response(await db(console.details, _conversation_id(request), agent))
+
+    @routes.post("/console/api/conversations/{conversation_id}/close")
+    async def close(request: web.Request) -> web.StreamResponse:
+        agent = request[AGENT_KEY]
+        body = await _json_body(request) if request.can_read_body else {}
+        resolution = _text_field(body, "resolution", required=False)
+        await router.close(_conversation_id(request), agent, resolution)
+        return web.json_response(await db(console.details, _conversation_id(request), agent))
+
+    @routes.get("/console/api/canned")
+    async def canned_replies(request: web.Request) -> web.StreamResponse:
+        query = request.query.get("q", "")[:200]
+        language = request.query.get("language", "en")[:8]
+        return web.json_response({"replies": await db(canned.search, query, language)})
+
+    @routes.get("/console/api/live")
+    async def live(request: web.Request) -> web.StreamResponse:
+        agent: AgentView = request[AGENT_KEY]
+        socket = web.WebSocketResponse(heartbeat=30)
+        await socket.prepare(request)
+        feed = LiveFeed(console, agent, socket)
+        sender = asyncio.create_task(feed.run())
+        try:
+            async for incoming in socket:
+                if incoming.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    event = json.loads(incoming.data)
+                    if event.get("type") == "typing":
+                        await router.agent_typing(int(event["conversation_id"]), agent)
+                except (ValueError, KeyError, TypeError):
+                    await socket.send_json({"type": "error", "error": "unreadable event"})
+        finally:
+            sender.cancel()
+        return socket
+
+    app = web.Application(middlewares=[errors_and_auth], client_max_size=64 * 1024)
+    app.add_routes(routes)
+    app.router.add_static("/console/static/", STATIC_DIR, show_index=False)
+    return app
+
+
+class LiveFeed:
+    """Sends one agent the events of the shared event table: queue snapshots, messages, state changes, typing."""
+
+    def __init__(self, console: Console, agent: AgentView, socket: web.WebSocketResponse):
+        self.console = console
+        self.agent = agent
+        self.socket = socket
+        self.seen: Set[int] = set()
+
+    async def run(self) -> None:
+        store = self.console.store
+        cursor = await asyncio.to_thread(store.last_event_id)
+        await self.socket.send_json({"type": "queue", **await asyncio.to_thread(self.console.queue, self.agent)})
+        try:
+            while not self.socket.closed:
+                await asyncio.sleep(LIVE_POLL_SECONDS)
+                since = datetime.now(timezone.utc) - LATE_COMMIT_WINDOW
+                events = [e for e in await asyncio.to_thread(store.events_after, cursor, since) if e.id not in self.seen]
+                if not events:
+                    continue
+                queue_changed = False
+                for event in events:
+                    self.seen.add(event.id)
+                    cursor = max(cursor, event.id)
+                    queue_changed |= await self._send(event)
+                if queue_changed:
+                    await self.socket.send_json({"type": "queue", **await asyncio.to_thread(self.console.queue, self.agent)})
+                if len(self.seen) > 5000:
+                    self.seen = {i for i in self.seen if i > cursor - 1000}
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("the live feed of %s stopped", self.agent.username)
+
+    async def _send(self, event) -> bool:
+        """Send one event; True when the queue may have changed."""
+        if event.kind == "message":
+            conversation = await asyncio.to_thread(self.console.store.get, event.conversation_id)
+            if conversation.state == "bot":
+                return False  # the bot's own conversations are not the agents' business
+            message = event.payload.get("message") or {}
+            await self.socket.send_json({"type": "message", "message": message})
+            return message.get("role") == "customer"
+        if event.kind == "typing":
+            if event.payload.get("who") == "customer":
+                await self.socket.send_json({"type": "typing", "conversation_id": event.conversation_id, "who": "customer"})
+            return False
+        if event.kind == "state":
+            conversation = await asyncio.to_thread(self.console.store.get, event.conversation_id)
+            await self.socket.send_json({"type": "conversation", "conversation": await asyncio.to_thread(self.console.summary, conversation)})
+            return True
+        return False

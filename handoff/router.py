@@ -1,0 +1,206 @@
+"""The conversation router: every customer message from every channel passes here. It stores the message,
+asks the bot only while the bot owns the conversation, and turns the bot's handoff into a queue entry.
+Agent actions from the console pass here too, so the customer is told what happens, on their channel."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
+
+from bot.replies.composer import ReplyComposer
+from handoff.bot_client import RasaBotClient
+from handoff.hours import BusinessHours
+from handoff.ownership import State, TransitionRefused
+from handoff.store import AgentView, ConversationView, HandoffStore, MessageView
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[ConversationView, MessageView], Awaitable[None]]
+RATING = re.compile(r"^\s*(?:/rate\D*)?([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
+RATING_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
+
+
+def parse_rating(text: str) -> Optional[int]:
+    match = RATING.match(text)
+    if match:
+        return int(match.group(1))
+    stars = text.strip()
+    if stars and set(stars) <= {"⭐", "★"} and len(stars) <= 5:
+        return len(stars)
+    return None
+
+
+class NotOwner(TransitionRefused):
+    pass
+
+
+class ConversationRouter:
+    def __init__(self, store: HandoffStore, bot: RasaBotClient, hours: Optional[BusinessHours] = None,
+                 composer: Optional[ReplyComposer] = None):
+        self.store = store
+        self.bot = bot
+        self.hours = hours or BusinessHours.from_environment()
+        self.composer = composer or ReplyComposer()
+        self.deliverers: Dict[str, Deliver] = {}
+
+    def register_channel(self, channel: str, deliver: Deliver) -> None:
+        """Channels that can push to the customer register here; the others fetch new messages themselves."""
+        self.deliverers[channel] = deliver
+
+    async def _db(self, method, *args, **kwargs):
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    # the customer's side
+
+    async def receive(self, channel: str, customer_id: str, text: str,
+                      metadata: Optional[Dict[str, Any]] = None) -> List[MessageView]:
+        """Handle one customer message; return the replies the customer gets now (none while a human owns it)."""
+        conversation = await self._db(self.store.conversation, channel, customer_id)
+        await self._db(self.store.add_message, conversation.id, "customer", text, conversation.customer_name)
+        state = State(conversation.state)
+        if state in (State.WAITING, State.AGENT):
+            return []
+        if state is State.CLOSED:
+            rating = parse_rating(text) if conversation.awaiting_rating else None
+            await self._db(self.store.resume_bot, conversation.id)
+            if rating is not None:
+                return [await self._rate(conversation, rating)]
+        return await self._ask_bot(conversation, text, metadata)
+
+    async def _ask_bot(self, conversation: ConversationView, text: str, metadata: Optional[Dict[str, Any]]) -> List[MessageView]:
+        replies = await self.bot.send(rasa_sender_id(conversation), text, {**(metadata or {}), "channel": conversation.channel})
+        recorded: List[MessageView] = []
+        handoff: Optional[Dict[str, Any]] = None
+        for reply in replies:
+            custom = reply.get("custom") or {}
+            if custom.get("language") or custom.get("customer_name"):
+                await self._db(self.store.note_customer, conversation.id, custom.get("customer_name"), custom.get("language"))
+            payload = {"buttons": reply.get("buttons") or [], "custom": custom}
+            recorded.append(await self._db(self.store.add_message, conversation.id, "bot", reply.get("text") or "", None, payload))
+            if custom.get("kind") == "handoff" and handoff is None:
+                handoff = custom
+        if handoff is not None:
+            status = await self._hand_off(conversation, handoff)
+            if status is not None:
+                recorded.append(status)
+        return recorded
+
+    async def _hand_off(self, conversation: ConversationView, handoff: Dict[str, Any]) -> Optional[MessageView]:
+        language = handoff.get("language") or conversation.language or "en"
+        sentiment = (handoff.get("sentiment") or {}).get("label", "calm") if isinstance(handoff.get("sentiment"), dict) \
+            else handoff.get("sentiment") or "calm"
+        packet = {key: handoff.get(key) for key in ("reason", "language", "considered", "sentiment", "customer_name", "question")}
+        try:
+            await self._db(self.store.hand_off, conversation.id, handoff.get("reason") or "human_request", sentiment, packet)
+        except TransitionRefused:
+            log.info("conversation %s is already with the humans", conversation.id)
+            return None
+        used = await self._used_phrases(conversation.id)
+        if self.hours.is_open():
+            position = await self._db(self.store.queue_position, conversation.id) or 1
+            minutes = await self._db(self.store.expected_wait_minutes, position)
+            key = "queue_next" if position == 1 else "queue_position"
+            reply = self.composer.compose(key, language, used, position=position, minutes=minutes)
+            custom = {"kind": "queue_status", "position": position, "expected_minutes": minutes, "after_hours": False}
+        else:
+            reply = self.composer.compose("after_hours", language, used, hours=self.hours.describe(language))
+            custom = {"kind": "queue_status", "after_hours": True}
+        return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
+                              {"custom": custom, "phrase_id": reply.phrase_id})
+
+    async def _rate(self, conversation: ConversationView, rating: int) -> MessageView:
+        await self._db(self.store.rate, conversation.id, rating)
+        used = await self._used_phrases(conversation.id)
+        reply = self.composer.compose("rating_thanks" if rating >= 4 else "rating_thanks_low", conversation.language or "en", used)
+        return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
+                              {"custom": {"kind": "rating_thanks", "rating": rating}, "phrase_id": reply.phrase_id})
+
+    async def _used_phrases(self, conversation_id: int) -> List[str]:
+        messages = await self._db(self.store.messages, conversation_id, 0, ["bot"])
+        return [m.payload["phrase_id"] for m in messages if m.payload.get("phrase_id")]
+
+    async def customer_typing(self, channel: str, customer_id: str) -> None:
+        conversation = await self._db(self.store.find, channel, customer_id)
+        if conversation and conversation.state in (State.WAITING.value, State.AGENT.value):
+            await self._db(self.store.publish, conversation.id, "typing", {"who": "customer"})
+
+    # the agent's side
+
+    async def claim(self, conversation_id: int, agent: AgentView) -> ConversationView:
+        conversation = await self._db(self.store.claim, conversation_id, agent.id)
+        await self._db(self.store.add_message, conversation_id, "system", f"{agent.display_name} claimed the conversation", agent.display_name)
+        await self._tell_customer(conversation, "agent_joined", {"kind": "agent_joined", "agent": agent.display_name},
+                                  agent_name=agent.display_name)
+        return conversation
+
+    async def agent_reply(self, conversation_id: int, agent: AgentView, text: str) -> MessageView:
+        conversation = await self._owned(conversation_id, agent)
+        message = await self._db(self.store.add_message, conversation_id, "agent", text, agent.display_name)
+        await self._deliver(conversation, message)
+        return message
+
+    async def add_note(self, conversation_id: int, agent: AgentView, text: str) -> MessageView:
+        await self._db(self.store.get, conversation_id)
+        return await self._db(self.store.add_message, conversation_id, "note", text, agent.display_name)
+
+    async def agent_typing(self, conversation_id: int, agent: AgentView) -> None:
+        await self._db(self.store.publish, conversation_id, "typing", {"who": "agent", "agent": agent.display_name})
+
+    async def return_to_bot(self, conversation_id: int, agent: AgentView) -> ConversationView:
+        await self._owned_or_waiting(conversation_id, agent)
+        conversation = await self._db(self.store.return_to_bot, conversation_id)
+        await self._db(self.store.add_message, conversation_id, "system", f"{agent.display_name} returned the conversation to the bot", agent.display_name)
+        await self._tell_customer(conversation, "returned_to_bot", {"kind": "returned_to_bot"})
+        return conversation
+
+    async def close(self, conversation_id: int, agent: AgentView, resolution: Optional[str]) -> ConversationView:
+        await self._owned_or_waiting(conversation_id, agent)
+        conversation = await self._db(self.store.close, conversation_id, resolution)
+        note = f"{agent.display_name} closed the conversation" + (f": {resolution}" if resolution else "")
+        await self._db(self.store.add_message, conversation_id, "system", note, agent.display_name)
+        await self._tell_customer(conversation, "rating_request", {"kind": "rating_request"},
+                                  buttons=RATING_BUTTONS, name=conversation.customer_name)
+        return conversation
+
+    async def _owned(self, conversation_id: int, agent: AgentView) -> ConversationView:
+        conversation = await self._db(self.store.get, conversation_id)
+        if conversation.state != State.AGENT.value or not conversation.agent or conversation.agent.id != agent.id:
+            owner = conversation.agent.display_name if conversation.agent else None
+            raise NotOwner(f"claim the conversation first (it is '{conversation.state}'" + (f", with {owner})" if owner else ")"))
+        return conversation
+
+    async def _owned_or_waiting(self, conversation_id: int, agent: AgentView) -> ConversationView:
+        conversation = await self._db(self.store.get, conversation_id)
+        if conversation.state == State.WAITING.value:
+            return conversation
+        return await self._owned(conversation_id, agent)
+
+    async def _tell_customer(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
+                             buttons: Sequence[Dict[str, str]] = (), name: Optional[str] = None, **fields: Any) -> MessageView:
+        used = await self._used_phrases(conversation.id)
+        reply = self.composer.compose(key, conversation.language or "en", used, name=name, **fields)
+        message = await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
+                                 {"custom": custom, "buttons": list(buttons), "phrase_id": reply.phrase_id})
+        await self._deliver(conversation, message)
+        return message
+
+    async def _deliver(self, conversation: ConversationView, message: MessageView) -> None:
+        deliver = self.deliverers.get(conversation.channel)
+        if deliver is None:
+            return  # the channel fetches the stored message itself
+        try:
+            await deliver(conversation, message)
+        except Exception:  # the message stays stored; the channel can catch up later
+            log.exception("could not deliver message %s to %s", message.id, conversation.channel)
+
+    def suggested_reply(self, conversation: ConversationView, reason: str, agent: AgentView) -> str:
+        key = f"agent_suggestion_{reason}"
+        if key not in self.composer.phrases:
+            key = "agent_suggestion_human_request"
+        return self.composer.compose(key, conversation.language or "en", (), name=conversation.customer_name,
+                                     agent_name=agent.display_name).text
+
+
+def rasa_sender_id(conversation: ConversationView) -> str:
+    return f"{conversation.channel}:{conversation.customer_id}"

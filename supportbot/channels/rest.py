@@ -1,0 +1,106 @@
+"""The customer REST channel of the gateway: POST /webhooks/rest/webhook as Rasa's REST channel (one object
+per reply with text, buttons and `custom`), plus GET /webhooks/rest/messages for messages that arrive later,
+such as an agent's replies, which a request-response client has to fetch."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Dict, Optional
+
+from aiohttp import web
+
+from handoff.bot_client import BotUnavailable
+from handoff.router import ConversationRouter
+from handoff.store import CUSTOMER_VISIBLE_ROLES, MessageView
+
+CHANNEL = "rest"
+MAX_MESSAGE_CHARS = 4000
+MAX_SENDER_CHARS = 200
+
+
+def request_problem(body: Any) -> Optional[str]:
+    if not isinstance(body, dict):
+        return "the body must be a JSON object with 'sender' and 'message'"
+    sender, message = body.get("sender"), body.get("message")
+    if not isinstance(sender, str) or not sender.strip():
+        return "'sender' must be a non-empty string"
+    if len(sender) > MAX_SENDER_CHARS:
+        return f"'sender' is longer than {MAX_SENDER_CHARS} characters"
+    if not isinstance(message, str) or not message.strip():
+        return "'message' must be a non-empty string"
+    if len(message) > MAX_MESSAGE_CHARS:
+        return f"'message' is longer than {MAX_MESSAGE_CHARS} characters"
+    if "metadata" in body and not isinstance(body["metadata"], (dict, type(None))):
+        return "'metadata' must be an object"
+    return None
+
+
+def as_rasa_reply(sender: str, message: MessageView) -> Dict[str, Any]:
+    reply: Dict[str, Any] = {"recipient_id": sender, "text": message.text}
+    if message.payload.get("buttons"):
+        reply["buttons"] = message.payload["buttons"]
+    custom = dict(message.payload.get("custom") or {})
+    if message.role == "agent":
+        custom.update(kind="agent_reply", agent=message.author)
+    if custom:
+        reply["custom"] = custom
+    return reply
+
+
+def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
+    routes = web.RouteTableDef()
+
+    @routes.get("/webhooks/rest/")
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    @routes.post("/webhooks/rest/webhook")
+    async def receive(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        problem = request_problem(body)
+        if problem:
+            return web.json_response({"error": problem}, status=400)
+        sender = body["sender"]
+        try:
+            replies = await router.receive(CHANNEL, sender, body["message"], body.get("metadata"))
+        except BotUnavailable as unavailable:
+            return web.json_response({"error": f"the bot is not available right now; your message is saved ({unavailable})"},
+                                     status=503)
+        return web.json_response([as_rasa_reply(sender, m) for m in replies])
+
+    @routes.get("/webhooks/rest/messages")
+    async def messages(request: web.Request) -> web.Response:
+        sender = request.query.get("sender", "")
+        if not sender or len(sender) > MAX_SENDER_CHARS:
+            return web.json_response({"error": "'sender' is required"}, status=400)
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            return web.json_response({"error": "'after' must be a message id"}, status=400)
+        store = router.store
+        conversation = await asyncio.to_thread(store.find, CHANNEL, sender)
+        if conversation is None:
+            return web.json_response({"state": "bot", "queue_position": None, "messages": []})
+        found = await asyncio.to_thread(store.messages, conversation.id, after, CUSTOMER_VISIBLE_ROLES)
+        position = await asyncio.to_thread(store.queue_position, conversation.id) if conversation.state == "waiting" else None
+        return web.json_response({
+            "state": conversation.state, "queue_position": position,
+            "agent": conversation.agent.display_name if conversation.agent and conversation.state == "agent" else None,
+            "messages": [{"id": m.id, "role": m.role, **as_rasa_reply(sender, m)} for m in found],
+        })
+
+    @routes.post("/webhooks/rest/typing")
+    async def typing(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("sender"), str) or not body["sender"]:
+            return web.json_response({"error": "'sender' is required"}, status=400)
+        await router.customer_typing(CHANNEL, body["sender"][:MAX_SENDER_CHARS])
+        return web.Response(status=204)
+
+    return routes

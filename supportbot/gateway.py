@@ -1,0 +1,69 @@
+"""The gateway: the one public web server. Customer channels and the agent console live here; the Rasa
+server behind it is asked only while the bot owns a conversation."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from typing import Optional
+
+from aiohttp import web
+
+from handoff.bot_client import RasaBotClient
+from handoff.canned import CannedReplies
+from handoff.console.app import console_app
+from handoff.hours import BusinessHours
+from handoff.router import ConversationRouter
+from handoff.store import HandoffStore
+from supportbot.channels.rest import rest_routes
+from supportbot.settings import Settings
+
+log = logging.getLogger(__name__)
+EVENT_PRUNE_SECONDS = 600
+
+
+def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Optional[RasaBotClient] = None,
+              hours: Optional[BusinessHours] = None) -> web.Application:
+    store = store or HandoffStore.open(settings.database_url)
+    bot = bot or RasaBotClient(f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook")
+    router = ConversationRouter(store, bot, hours or BusinessHours.from_environment())
+    app = console_app(router, CannedReplies(settings.knowledge_dir), secure_cookies=settings.secure_cookies)
+    app.add_routes(rest_routes(router))
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.router.add_get("/health", health)
+
+    async def background(app: web.Application):
+        async def prune():
+            while True:
+                await asyncio.sleep(EVENT_PRUNE_SECONDS)
+                try:
+                    await asyncio.to_thread(store.prune_events)
+                except Exception:
+                    log.exception("pruning old live events failed")
+
+        task = asyncio.create_task(prune())
+        yield
+        task.cancel()
+        await bot.close()
+
+    app.cleanup_ctx.append(background)
+    app["router"] = router
+    return app
+
+
+def main(argv: Optional[list] = None) -> None:
+    parser = argparse.ArgumentParser(description="the supportbot gateway: customer channels and the agent console")
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings()
+    port = args.port or settings.gateway_port
+    web.run_app(build_app(settings), host=settings.host, port=port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
