@@ -320,8 +320,8 @@ class HandoffStore:
                  .order_by(m.Handoff.claimed_at.desc()).limit(recent))
         with self.session() as s:
             waits = sorted((as_utc(c) - as_utc(r)).total_seconds() / 60 for r, c in s.execute(query))
-        per_customer = waits[len(waits) // 2] if waits else DEFAULT_MINUTES_PER_CUSTOMER
-        return max(1, round(per_customer * position))
+        per_customer = max(1.0, waits[len(waits) // 2]) if waits else DEFAULT_MINUTES_PER_CUSTOMER
+        return round(per_customer * position)
 
     def last_message(self, conversation_id: int) -> Optional[MessageView]:
         query = (select(m.Message).where(m.Message.conversation_id == conversation_id, m.Message.role != "note")

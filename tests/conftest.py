@@ -61,3 +61,45 @@ def make_tracker():
 def _default_bot_name(monkeypatch):
     # Replies embed BOT_NAME; keep the texts the tests expect independent of the environment.
     monkeypatch.delenv("BOT_NAME", raising=False)
+
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, migrated database: a SQLite file, and a new database on the machine's PostgreSQL."""
+    from handoff.db import migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'supportbot.db'}"
+        migrate(url)
+        yield url
+        return
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True)
+    name = f"supportbot_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        pytest.fail(f"PostgreSQL is needed for this test at {POSTGRES_ADMIN_URL} (TEST_POSTGRES_URL): {error}")
+    url = str(make_url(POSTGRES_ADMIN_URL).set(database=name))
+    migrate(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(database_url):
+    from handoff.store import HandoffStore
+
+    handoff_store = HandoffStore.open(database_url, run_migrations=False)
+    yield handoff_store
+    handoff_store.engine.dispose()
