@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from bot.replies.composer import ReplyComposer
@@ -37,7 +38,8 @@ class NotOwner(TransitionRefused):
 
 class ConversationRouter:
     def __init__(self, store: HandoffStore, bot: RasaBotClient, hours: Optional[BusinessHours] = None,
-                 composer: Optional[ReplyComposer] = None):
+                 composer: Optional[ReplyComposer] = None, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.clock = clock
         self.store = store
         self.bot = bot
         self.hours = hours or BusinessHours.from_environment()
@@ -97,7 +99,7 @@ class ConversationRouter:
             log.info("conversation %s is already with the humans", conversation.id)
             return None
         used = await self._used_phrases(conversation.id)
-        if self.hours.is_open():
+        if self.hours.is_open(self.clock()):
             position = await self._db(self.store.queue_position, conversation.id) or 1
             minutes = await self._db(self.store.expected_wait_minutes, position)
             key = "queue_next" if position == 1 else "queue_position"

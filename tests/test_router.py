@@ -1,0 +1,138 @@
+"""The conversation router: the bot speaks only while it owns the conversation."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from fake_bot import FakeBot
+
+from handoff.hours import BusinessHours
+from handoff.ownership import TransitionRefused
+from handoff.router import ConversationRouter, parse_rating
+
+
+@pytest.fixture
+def bot():
+    return FakeBot()
+
+
+@pytest.fixture
+def router(store, bot):
+    return ConversationRouter(store, bot, BusinessHours.parse("always"))
+
+
+@pytest.fixture
+def mari(store):
+    return store.create_agent("mari", "Mari", "correct horse")
+
+
+async def test_the_bot_stays_silent_while_humans_own_the_conversation(router, bot, store, mari):
+    assert [m.text for m in await router.receive("rest", "anna", "how do I pay?")] == ["bot answer to: how do I pay?"]
+    handoff_replies = await router.receive("rest", "anna", "I want a human")
+    assert [m.payload["custom"]["kind"] for m in handoff_replies] == ["handoff", "queue_status"]
+    assert handoff_replies[1].payload["custom"]["position"] == 1
+    asked = len(bot.calls)
+    assert await router.receive("rest", "anna", "hello? anyone?") == []
+    conversation = store.find("rest", "anna")
+    await router.claim(conversation.id, mari)
+    assert await router.receive("rest", "anna", "thanks for joining") == []
+    assert len(bot.calls) == asked, "the bot was asked while a human owned the conversation"
+    texts = [m.text for m in store.messages(conversation.id, roles=("customer",))]
+    assert texts[-2:] == ["hello? anyone?", "thanks for joining"]
+
+
+async def test_agent_replies_reach_the_customers_channel(router, store, mari):
+    delivered = []
+
+    async def deliver(conversation, message):
+        delivered.append((conversation.customer_id, message.role, message.text))
+
+    router.register_channel("telegram", deliver)
+    await router.receive("telegram", "42", "I want a human")
+    conversation = store.find("telegram", "42")
+    await router.claim(conversation.id, mari)
+    await router.agent_reply(conversation.id, mari, "Hi, Mari here")
+    assert delivered[0][1] == "bot" and "Mari" in delivered[0][2]  # told who joined
+    assert delivered[1] == ("42", "agent", "Hi, Mari here")
+
+
+async def test_only_the_owner_replies(router, store, mari):
+    jaan = store.create_agent("jaan", "Jaan", "correct horse")
+    await router.receive("rest", "anna", "I want a human")
+    conversation = store.find("rest", "anna")
+    with pytest.raises(TransitionRefused):
+        await router.agent_reply(conversation.id, mari, "not claimed yet")
+    await router.claim(conversation.id, mari)
+    with pytest.raises(TransitionRefused):
+        await router.agent_reply(conversation.id, jaan, "I am not the owner")
+
+
+async def test_return_to_bot_then_the_bot_answers_again(router, bot, store, mari):
+    await router.receive("rest", "anna", "I want a human")
+    conversation = store.find("rest", "anna")
+    await router.claim(conversation.id, mari)
+    await router.return_to_bot(conversation.id, mari)
+    replies = await router.receive("rest", "anna", "what about roaming?")
+    assert [m.text for m in replies] == ["bot answer to: what about roaming?"]
+
+
+async def test_close_asks_for_a_rating_and_stores_it(router, store, mari):
+    await router.receive("rest", "anna", "I want a human")
+    conversation = store.find("rest", "anna")
+    await router.claim(conversation.id, mari)
+    await router.close(conversation.id, mari, "explained the bill")
+    request = store.messages(conversation.id, roles=("bot",))[-1]
+    assert request.payload["custom"]["kind"] == "rating_request"
+    assert [b["payload"] for b in request.payload["buttons"]] == ["1", "2", "3", "4", "5"]
+    thanks = await router.receive("rest", "anna", "5")
+    assert thanks[0].payload["custom"] == {"kind": "rating_thanks", "rating": 5}
+    assert store.current_handoff(conversation.id).rating == 5
+    assert store.get(conversation.id).state == "bot"
+
+
+async def test_a_question_instead_of_a_rating_goes_to_the_bot(router, bot, store, mari):
+    await router.receive("rest", "anna", "I want a human")
+    conversation = store.find("rest", "anna")
+    await router.claim(conversation.id, mari)
+    await router.close(conversation.id, mari, None)
+    replies = await router.receive("rest", "anna", "and how do I change my plan?")
+    assert replies[0].text == "bot answer to: and how do I change my plan?"
+    assert store.current_handoff(conversation.id).rating is None
+
+
+async def test_after_hours_the_customer_is_told_honestly(store, bot):
+    monday = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    router = ConversationRouter(store, bot, BusinessHours.parse("sat 10:00-11:00"), clock=lambda: monday)
+    replies = await router.receive("rest", "anna", "I want a human")
+    status = replies[-1]
+    assert status.payload["custom"] == {"kind": "queue_status", "after_hours": True}
+    assert "Sat 10:00–11:00" in status.text
+    assert store.get(store.find("rest", "anna").id).state == "waiting"  # still queued for the morning
+
+
+async def test_the_handoff_packet_is_stored(router, store):
+    await router.receive("rest", "anna", "you idiot")
+    conversation = store.find("rest", "anna")
+    handoff = store.current_handoff(conversation.id)
+    assert (handoff.reason, handoff.sentiment, handoff.priority) == ("rude", "rude", 0)
+    assert handoff.packet["considered"] == [{"faq_id": "billing-payment-methods", "score": 0.41}]
+    assert store.get(conversation.id).customer_name == "Anna"
+
+
+@pytest.mark.parametrize("text,rating", [("5", 5), (" 3 ", 3), ("4/5", 4), ("⭐⭐", 2), ("6", None), ("15", None), ("five", None)])
+def test_parse_rating(text, rating):
+    assert parse_rating(text) == rating
+
+
+def test_business_hours():
+    hours = BusinessHours.parse("mon-fri 09:00-18:00; sat 10:00-14:00", "Europe/Tallinn")
+    monday_noon_tallinn = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)  # 12:00 in Tallinn
+    sunday = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+    monday_evening = datetime(2026, 11, 23, 17, 0, tzinfo=timezone.utc)  # 19:00 in Tallinn
+    assert hours.is_open(monday_noon_tallinn)
+    assert not hours.is_open(sunday)
+    assert not hours.is_open(monday_evening)
+    assert hours.describe("et") == "E–R 9:00–18:00, L 10:00–14:00"
+    assert hours.describe("ru") == "Пн–Пт 9:00–18:00, Сб 10:00–14:00"
+    with pytest.raises(ValueError):
+        BusinessHours.parse("weekdays 9-5")
