@@ -12,5 +12,7 @@ if ! python -m rasa data validate --domain domain.yml --data bot/data --config c
     exit 1
 fi
 rm -f "$log"
+echo "==> Chromium for the browser tests"
+bash scripts/ensure_chromium.sh
 echo "==> pytest"
 exec python -m pytest "$@"

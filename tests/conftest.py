@@ -103,3 +103,18 @@ def store(database_url):
     handoff_store = HandoffStore.open(database_url, run_migrations=False)
     yield handoff_store
     handoff_store.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_bot(tmp_path_factory):
+    """The whole stack (action server, Rasa server, gateway) on free ports and a fresh database; its Settings."""
+    from supportbot.settings import Settings
+    from supportbot.stack import Stack, ensure_index, ensure_model, free_port
+
+    database = tmp_path_factory.mktemp("live-db") / "supportbot.db"
+    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
+                                         database_url=f"sqlite:///{database}")
+    ensure_index(settings)
+    ensure_model(settings)
+    with Stack(settings, quiet=True) as stack:
+        yield stack.settings

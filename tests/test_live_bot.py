@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from supportbot.settings import PROJECT_ROOT, Settings
-from supportbot.stack import Stack, ensure_index, ensure_model, free_port, send
+from supportbot.settings import PROJECT_ROOT
+from supportbot.stack import send
 
 pytestmark = pytest.mark.slow
 
@@ -20,17 +20,6 @@ QUESTIONS = [
     ("et", "tere, kuidas ma saan roaming'u välismaal sisse lülitada?", "mobile-roaming"),
     ("et", "unustasin minu laineti parooli", "account-password-reset"),
 ]
-
-
-@pytest.fixture(scope="module")
-def live_bot(tmp_path_factory):
-    database = tmp_path_factory.mktemp("live-db") / "supportbot.db"
-    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
-                                         database_url=f"sqlite:///{database}")
-    ensure_index(settings)
-    ensure_model(settings)
-    with Stack(settings, quiet=True) as stack:
-        yield stack.settings
 
 
 @pytest.mark.parametrize("language,text,faq_id", QUESTIONS)
