@@ -1,8 +1,9 @@
 """Talks to the Rasa server's REST channel; the gateway is the only caller."""
 from __future__ import annotations
 
+import itertools
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import aiohttp
 
@@ -12,8 +13,14 @@ class BotUnavailable(RuntimeError):
 
 
 class RasaBotClient:
-    def __init__(self, webhook_url: Optional[str] = None, timeout: float = 60.0):
-        self.webhook_url = webhook_url or os.environ.get("RASA_WEBHOOK_URL", "http://127.0.0.1:5005/webhooks/rest/webhook")
+    """With several Rasa servers, messages go round-robin: the servers share the tracker store, and the
+    Redis lock store makes a conversation's messages wait for each other."""
+
+    def __init__(self, webhook_urls: Union[str, Sequence[str], None] = None, timeout: float = 60.0):
+        if webhook_urls is None:
+            webhook_urls = os.environ.get("RASA_WEBHOOK_URL", "http://127.0.0.1:5005/webhooks/rest/webhook").split(",")
+        self.webhook_urls = [webhook_urls] if isinstance(webhook_urls, str) else list(webhook_urls)
+        self._next = itertools.cycle(self.webhook_urls)
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: Optional[aiohttp.ClientSession] = None
 
@@ -21,13 +28,14 @@ class RasaBotClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         body = {"sender": sender_id, "message": text, "metadata": metadata or {}}
+        url = next(self._next)
         try:
-            async with self._session.post(self.webhook_url, json=body) as reply:
+            async with self._session.post(url, json=body) as reply:
                 if reply.status != 200:
                     raise BotUnavailable(f"the Rasa server answered {reply.status}: {(await reply.text())[:200]}")
                 return await reply.json()
         except aiohttp.ClientError as error:
-            raise BotUnavailable(f"the Rasa server at {self.webhook_url} is unreachable: {error}") from error
+            raise BotUnavailable(f"the Rasa server at {url} is unreachable: {error}") from error
 
     async def close(self) -> None:
         if self._session is not None:

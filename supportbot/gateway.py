@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
-from typing import Optional
+from typing import List, Optional
 
 from aiohttp import web
 
@@ -24,9 +24,9 @@ EVENT_PRUNE_SECONDS = 600
 
 
 def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Optional[RasaBotClient] = None,
-              hours: Optional[BusinessHours] = None) -> web.Application:
+              hours: Optional[BusinessHours] = None, rasa_urls: Optional[List[str]] = None) -> web.Application:
     store = store or HandoffStore.open(settings.database_url)
-    bot = bot or RasaBotClient(f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook")
+    bot = bot or RasaBotClient(rasa_urls or [settings.rasa_webhook_url])
     router = ConversationRouter(store, bot, hours or BusinessHours.from_environment())
     app = console_app(router, CannedReplies(settings.knowledge_dir), secure_cookies=settings.secure_cookies)
     app.add_routes(rest_routes(router))
@@ -58,11 +58,12 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
 def main(argv: Optional[list] = None) -> None:
     parser = argparse.ArgumentParser(description="the supportbot gateway: customer channels and the agent console")
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--rasa-url", action="append", help="a Rasa server's REST webhook (repeat for several servers)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
     port = args.port or settings.gateway_port
-    web.run_app(build_app(settings), host=settings.host, port=port, print=None, access_log=None)
+    web.run_app(build_app(settings, rasa_urls=args.rasa_url), host=settings.host, port=port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Settings:
     encoder: str = field(default_factory=lambda: os.environ.get("ENCODER", ""))
     gateway_port: int = field(default_factory=lambda: int(os.environ.get("GATEWAY_PORT", "8080")))
     database_url: str = field(default_factory=database_url)
+    rasa_workers: int = field(default_factory=lambda: int(os.environ.get("RASA_WORKERS", "1")))
     redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"))
 

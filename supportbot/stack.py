@@ -95,6 +95,7 @@ class Stack:
         self.settings = settings
         self.quiet = quiet
         self.processes: List[subprocess.Popen] = []
+        self.rasa_urls: List[str] = []
 
     def _start(self, command: List[str]) -> subprocess.Popen:
         output = subprocess.DEVNULL if self.quiet else None
@@ -113,13 +114,22 @@ class Stack:
         migrate(s.database_url)
         endpoints = write_endpoints(s, s.project_root / "var" / "run" / f"endpoints-{s.rasa_port}.yml")
         actions = self._start([sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(s.action_port)])
-        rasa = self._start([
-            sys.executable, "-m", "rasa", "run", "--model", str(s.model_path), "--endpoints", str(endpoints),
-            "--credentials", "credentials.yml", "--port", str(s.rasa_port), "--interface", "127.0.0.1",
-        ])
-        gateway = self._start([sys.executable, "-m", "supportbot.gateway", "--port", str(s.gateway_port)])
+        rasa_ports = [s.rasa_port] + [free_port() for _ in range(s.rasa_workers - 1)]
+        rasa_servers = [
+            self._start([
+                sys.executable, "-m", "rasa", "run", "--model", str(s.model_path), "--endpoints", str(endpoints),
+                "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
+            ])
+            for port in rasa_ports
+        ]
+        self.rasa_urls = [f"http://127.0.0.1:{port}/webhooks/rest/webhook" for port in rasa_ports]
+        gateway_command = [sys.executable, "-m", "supportbot.gateway", "--port", str(s.gateway_port)]
+        for url in self.rasa_urls:
+            gateway_command += ["--rasa-url", url]
+        gateway = self._start(gateway_command)
         _wait_http(f"http://127.0.0.1:{s.action_port}/health", actions, timeout, "the action server")
-        _wait_http(f"http://127.0.0.1:{s.rasa_port}/webhooks/rest/", rasa, timeout, "the Rasa server")
+        for port, rasa in zip(rasa_ports, rasa_servers):
+            _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", rasa, timeout, "the Rasa server")
         _wait_http(f"http://{s.host}:{s.gateway_port}/health", gateway, timeout, "the gateway")
         return self
 

@@ -60,6 +60,7 @@
     cannedLanguage: null,
     tickTimer: null,
     sending: false,
+    stickToBottom: true,      // the transcript follows new messages while the agent is at its bottom
   };
 
   const $ = (id) => document.getElementById(id);
@@ -647,13 +648,14 @@
 
   function renderTranscript(fresh) {
     const transcript = $('transcript');
-    const stick = fresh || nearBottom(transcript);
+    const stick = fresh || state.stickToBottom;
     const scrollTop = transcript.scrollTop;
     const messages = Array.isArray(state.conv.messages) ? state.conv.messages : [];
     state.messageIds = new Set(messages.map((m) => m.id).filter((id) => id !== undefined && id !== null));
     transcript.replaceChildren(...messages.map(messageNode));
     if (messages.length === 0) transcript.append(el('li', { className: 'msg msg-empty', text: 'No messages yet.' }));
     transcript.scrollTop = stick ? transcript.scrollHeight : scrollTop;
+    state.stickToBottom = stick;
   }
 
   function appendMessage(m) {
@@ -665,11 +667,14 @@
     if (!Array.isArray(state.conv.messages)) state.conv.messages = [];
     state.conv.messages.push(m);
     const transcript = $('transcript');
-    const stick = nearBottom(transcript) || m.role === 'agent' || m.role === 'note';
+    const stick = state.stickToBottom || m.role === 'agent' || m.role === 'note';
     const empty = transcript.querySelector('.msg-empty');
     if (empty) empty.remove();
     transcript.append(messageNode(m));
-    if (stick) transcript.scrollTop = transcript.scrollHeight;
+    if (stick) {
+      transcript.scrollTop = transcript.scrollHeight;
+      state.stickToBottom = true;
+    }
     if (m.role === 'customer') {
       hideTyping();
       announce(`${authorLabel(m)}: ${m.text}`);
@@ -1110,6 +1115,15 @@
     $('composer-form').addEventListener('submit', onSend);
     $('composer').addEventListener('keydown', onComposerKeydown);
     $('composer').addEventListener('input', onComposerInput);
+    $('transcript').addEventListener('scroll', () => { state.stickToBottom = nearBottom($('transcript')); });
+    if (typeof ResizeObserver === 'function') {
+      // The close form, the typing indicator or a narrower window shrink the transcript: keep the
+      // newest message in view when the agent was reading the bottom.
+      new ResizeObserver(() => {
+        const transcript = $('transcript');
+        if (state.stickToBottom) transcript.scrollTop = transcript.scrollHeight;
+      }).observe($('transcript'));
+    }
     $('mode-reply').addEventListener('change', updateComposer);
     $('mode-note').addEventListener('change', updateComposer);
     $('suggested-reply-use').addEventListener('click', () => {
