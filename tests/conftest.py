@@ -66,20 +66,15 @@ def _default_bot_name(monkeypatch):
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """A fresh, migrated database: a SQLite file, and a new database on the machine's PostgreSQL."""
-    from handoff.db import migrate
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'supportbot.db'}"
-        migrate(url)
-        yield url
-        return
+@pytest.fixture
+def postgres_url():
+    """A new, migrated database on the machine's PostgreSQL, dropped afterwards."""
     import uuid
 
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
+
+    from handoff.db import migrate
 
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True)
     name = f"supportbot_test_{uuid.uuid4().hex[:10]}"
@@ -94,6 +89,19 @@ def database_url(request, tmp_path):
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, migrated database: a SQLite file, and a new database on the machine's PostgreSQL."""
+    from handoff.db import migrate
+
+    if request.param == "postgresql":
+        yield request.getfixturevalue("postgres_url")
+        return
+    url = f"sqlite:///{tmp_path / 'supportbot.db'}"
+    migrate(url)
+    yield url
 
 
 @pytest.fixture
