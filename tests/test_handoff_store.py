@@ -133,3 +133,17 @@ def test_agents_log_in_with_hashed_passwords(store):
 def test_unknown_conversation(store):
     with pytest.raises(NotFound):
         store.get(12345)
+
+
+def test_migrations_go_down_and_up_again(database_url):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from handoff.db import alembic_config, migrate
+
+    command.downgrade(alembic_config(database_url), "base")
+    engine = sa.create_engine(database_url, future=True)
+    assert "conversations" not in sa.inspect(engine).get_table_names()
+    migrate(database_url)
+    assert {"conversations", "messages", "handoffs", "agents", "agent_sessions", "live_events"} <= set(sa.inspect(engine).get_table_names())
+    engine.dispose()
