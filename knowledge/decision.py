@@ -24,6 +24,9 @@ HANDOFF = "handoff"
 OUT_OF_SCOPE = "out_of_scope"
 LOW_CONFIDENCE = "low_confidence"
 TOPIC_POLICY = "topic_policy"
+UPSET = "upset"
+RUDE = "rude"
+REPEATED_FAILURE = "repeated_failure"
 
 FEATURES = ("score", "margin", "agreement", "question", "classifier", "lexical", "lang_ru", "lang_et", "latin_russian")
 
@@ -84,11 +87,17 @@ class Decision:
     considered: List[Dict[str, float]] = field(default_factory=list)  # for the agent's handoff packet
 
 
-def decide(result: RetrievalResult, kb: KnowledgeBase, params: Optional[DecisionParams] = None) -> Decision:
+def decide(result: RetrievalResult, kb: KnowledgeBase, params: Optional[DecisionParams] = None,
+           mood: Optional[str] = None, just_answered: Optional[str] = None) -> Decision:
+    """The one answer / clarify / hand-off decision. `mood` is the customer's detected sentiment (calm, upset,
+    rude); `just_answered` the entry the bot answered with right before: asking it again means it did not help."""
     params = params or load_decision_params()
     top = result.top
     considered = [{"faq_id": c.entry_id, "score": round(c.score, 4)} for c in result.candidates]
     language = result.language.code
+    if mood in (RUDE, UPSET):
+        return Decision(HANDOFF, mood, top.entry_id if top else None, 0.0, top.score if top else 0.0, language,
+                        considered=considered)
     if top is None:
         return Decision(HANDOFF, OUT_OF_SCOPE, None, 0.0, 0.0, language, considered=considered)
     confidence = params.confidence(result)
@@ -100,6 +109,8 @@ def decide(result: RetrievalResult, kb: KnowledgeBase, params: Optional[Decision
     if confidence >= params.answer_threshold:
         if entry is not None and entry.handoff:
             return make(HANDOFF, TOPIC_POLICY)
+        if just_answered and top.entry_id == just_answered:
+            return make(HANDOFF, REPEATED_FAILURE)
         return make(ANSWER)
     if confidence >= params.clarify_threshold and len(result.candidates) > 1:
         return make(CLARIFY, options=[c.entry_id for c in result.candidates[: params.clarify_options]])

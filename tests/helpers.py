@@ -12,6 +12,7 @@ def make_tracker(
     slots: Optional[Dict[str, Any]] = None,
     entities: Optional[List[Dict[str, Any]]] = None,
     sender: str = "t",
+    events: Optional[List[Dict[str, Any]]] = None,
 ) -> Tracker:
     """A rasa_sdk Tracker as the action server would build it from Rasa's request."""
     return Tracker.from_dict(
@@ -23,7 +24,7 @@ def make_tracker(
                 "intent": {"name": intent, "confidence": 1.0},
                 "entities": list(entities or []),
             },
-            "events": [],
+            "events": list(events or []) + [{"event": "user", "text": text}],
             "paused": False,
             "followup_action": None,
             "active_loop": {},

@@ -26,6 +26,13 @@ def phrase(key, language, variant=0, **fields):
     return PHRASES[key][language][variant].format(**values)
 
 
+def assert_handoff(custom, reason, language, considered=()):
+    assert (custom["kind"], custom["reason"], custom["language"]) == ("handoff", reason, language)
+    assert [c["faq_id"] for c in custom["considered"]][: len(considered)] == list(considered)
+    assert custom["sentiment"]["label"] in ("calm", "upset", "rude")
+    assert set(custom) == {"kind", "reason", "language", "considered", "customer_name", "question", "sentiment"}
+
+
 # --- AnswerFaq -------------------------------------------------------------------------------------
 
 
@@ -91,7 +98,7 @@ def test_button_none_of_these_hands_off_low_confidence(knowledge_client):
     )
     messages, _, slots = run(AnswerFaq(), tracker)
     assert len(messages) == 1
-    assert messages[0]["custom"] == {"kind": "handoff", "reason": "low_confidence", "language": "ru", "considered": []}
+    assert_handoff(messages[0]["custom"], "low_confidence", "ru")
     assert messages[0]["text"] == phrase("handoff_low_confidence", "ru")
     assert slots["used_phrases"] == ["handoff_low_confidence:ru:0"]
     assert "last_faq_id" not in slots
@@ -158,6 +165,42 @@ def test_answer_faq_clarifies_with_buttons(knowledge_client, monkeypatch):
     assert slots["offered_faq_ids"] == []
 
 
+@pytest.mark.parametrize(
+    "text, language",
+    [
+        ("My internet has been down for THREE DAYS and nobody does anything!!!", "en"),
+        ("Третий день без интернета, сколько можно ждать?!", "ru"),
+        ("Juba kolmas päev ilma internetita, kaua ma veel ootama pean?!", "et"),
+    ],
+)
+def test_an_upset_customer_is_handed_off_with_the_sentiment(knowledge_client, text, language):
+    messages, _, _ = run(AnswerFaq(), make_tracker(text, "faq"))
+    assert len(messages) == 1
+    custom = messages[0]["custom"]
+    assert_handoff(custom, "upset", language)
+    assert custom["sentiment"]["label"] == "upset" and custom["sentiment"]["signals"]
+    assert custom["question"] == text
+    assert messages[0]["text"] == phrase("handoff_upset", language)
+
+
+def test_a_routine_complaint_is_answered_not_handed_off(knowledge_client):
+    messages, _, _ = run(AnswerFaq(), make_tracker("My internet is not working, what should I do?", "faq"))
+    assert messages[0]["custom"]["kind"] == "answer"
+
+
+def test_asking_the_same_again_right_after_the_answer_hands_off(knowledge_client):
+    history = [
+        {"event": "user", "text": "My internet is not working, what should I do?"},
+        {"event": "bot", "text": "...", "data": {"custom": {"kind": "answer", "faq_id": "internet-outage"}}},
+    ]
+    tracker = make_tracker("internet still not working, what do I do", "faq", slots={"language": "en"}, events=history)
+    messages, _, _ = run(AnswerFaq(), tracker)
+    assert_handoff(messages[0]["custom"], "repeated_failure", "en", considered=["internet-outage"])
+    later = history + [{"event": "user", "text": "thanks"}, {"event": "bot", "text": "You're welcome!", "data": {}}]
+    tracker = make_tracker("internet still not working, what do I do", "faq", slots={"language": "en"}, events=later)
+    assert run(AnswerFaq(), tracker)[0][0]["custom"]["kind"] == "answer"
+
+
 # --- HandOff ---------------------------------------------------------------------------------------
 
 
@@ -174,7 +217,7 @@ def test_answer_faq_clarifies_with_buttons(knowledge_client, monkeypatch):
 def test_hand_off_reason_by_intent(text, intent, reason, language):
     messages, _, slots = run(HandOff(), make_tracker(text, intent))
     assert len(messages) == 1
-    assert messages[0]["custom"] == {"kind": "handoff", "reason": reason, "language": language, "considered": []}
+    assert_handoff(messages[0]["custom"], reason, language)
     assert messages[0]["text"] == phrase(f"handoff_{reason}", language)
     assert slots["language"] == language
     assert slots["used_phrases"] == [f"handoff_{reason}:{language}:0"]
@@ -224,7 +267,7 @@ def test_didnt_help_twice_hands_off_repeated_failure(knowledge_client):
     )
     messages, _, slots = run(DidntHelp(), tracker)
     assert len(messages) == 1
-    assert messages[0]["custom"] == {"kind": "handoff", "reason": "repeated_failure", "language": "en", "considered": []}
+    assert_handoff(messages[0]["custom"], "repeated_failure", "en")
     assert messages[0]["text"] == phrase("handoff_repeated_failure", "en")
     assert slots["unhelpful_count"] == 0.0
     assert slots["offered_faq_ids"] == []

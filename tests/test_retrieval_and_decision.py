@@ -202,6 +202,26 @@ def test_decide_thresholds_choose_the_action(small_retriever):
     assert (policy.action, policy.reason) == (HANDOFF, TOPIC_POLICY)
 
 
+def test_an_upset_or_rude_customer_goes_to_a_person_even_with_a_confident_answer(small_retriever):
+    result = _result(0.9)
+    result.candidates[0].entry_id = "wifi-password"
+    confident = DecisionParams(answer_threshold=0.0)
+    assert decide(result, small_retriever.kb, confident, mood="calm").action == ANSWER
+    for mood in ("upset", "rude"):
+        decision = decide(result, small_retriever.kb, confident, mood=mood)
+        assert (decision.action, decision.reason) == (HANDOFF, mood)
+        assert decision.considered[0]["faq_id"] == "wifi-password"
+
+
+def test_the_same_question_right_after_its_answer_is_a_repeated_failure(small_retriever):
+    result = _result(0.9)
+    result.candidates[0].entry_id = "wifi-password"
+    confident = DecisionParams(answer_threshold=0.0)
+    again = decide(result, small_retriever.kb, confident, just_answered="wifi-password")
+    assert (again.action, again.reason) == (HANDOFF, "repeated_failure")
+    assert decide(result, small_retriever.kb, confident, just_answered="refund-policy").action == ANSWER
+
+
 def test_decide_without_candidates_hands_off_out_of_scope(small_retriever):
     empty = RetrievalResult("x", "x", DetectedLanguage("et"), [])
     decision = decide(empty, small_retriever.kb)

@@ -3,7 +3,7 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.conversation import Conversation
+from bot.actions.conversation import Conversation, just_answered
 from bot.actions.knowledge_client import knowledge_client
 from bot.replies.composer import composer_label
 from knowledge.decision import ANSWER, CLARIFY, LOW_CONFIDENCE
@@ -52,12 +52,12 @@ class AnswerFaq(Action):
             conv.set("offered_faq_ids", [])
             return conv.finish()
 
-        if is_pleasantry_only(conv.text):
+        if is_pleasantry_only(conv.text) and conv.mood()["label"] == "calm":
             reply = conv.phrase("greet", with_name=True)
             conv.say(reply.text, {"kind": "smalltalk", "intent": "greet", "language": conv.language})
             return conv.finish()
 
-        result, decision = client.consult(conv.text)
+        result, decision = client.consult(conv.text, mood=conv.mood()["label"], just_answered=just_answered(tracker))
         alternatives = [c.entry_id for c in result.candidates if c.entry_id != decision.entry_id][:2]
         if decision.action == ANSWER:
             send_answer(conv, client.entry(decision.entry_id), decision.score)

@@ -36,6 +36,25 @@ def customer_name(tracker: Tracker, text: Optional[str] = None) -> Optional[str]
     return extract_name(latest_text(tracker) if text is None else text) or tracker.get_slot("customer_name")
 
 
+def earlier_customer_texts(tracker: Tracker, limit: int = 5) -> List[str]:
+    texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+    return [t for t in texts[:-1] if t and not t.startswith("/")][-limit:]
+
+
+def just_answered(tracker: Tracker) -> Optional[str]:
+    """The entry the bot answered with in its last turn, if its last turn was an answer."""
+    user_turns = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            user_turns += 1
+            if user_turns > 1:
+                return None
+        elif event.get("event") == "bot":
+            custom = (event.get("data") or {}).get("custom") or {}
+            return custom.get("faq_id") if custom.get("kind") == "answer" else None
+    return None
+
+
 class Conversation:
     """Collects the replies and slot changes of one action run."""
 
@@ -47,6 +66,20 @@ class Conversation:
         self.name = customer_name(tracker, self.text)
         self.used: List[str] = list(tracker.get_slot("used_phrases") or [])
         self.events: List[Dict[str, Any]] = []
+        self._mood: Optional[Dict[str, Any]] = None
+
+    def mood(self) -> Dict[str, Any]:
+        """The customer's sentiment from this message and the earlier ones: calm, upset or rude."""
+        if self._mood is None:
+            from handoff.sentiment import sentiment_detector
+
+            if self.text.startswith("/"):
+                self._mood = {"label": "calm", "upset": 0.0, "rude": 0.0, "signals": []}
+            else:
+                found = sentiment_detector().assess(self.text, self.language, earlier_customer_texts(self.tracker))
+                self._mood = {"label": found.label, "upset": round(found.upset, 3), "rude": round(found.rude, 3),
+                              "signals": list(found.signals)}
+        return self._mood
 
     def phrase(self, key: str, with_name: bool = False) -> Reply:
         reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None)
@@ -72,5 +105,5 @@ class Conversation:
         self.say(reply.text, {
             "kind": "handoff", "reason": reason, "language": self.language, "considered": considered or [],
             "customer_name": self.name, "question": self.text,
-            "sentiment": sentiment or {"label": "calm", "signals": []},
+            "sentiment": sentiment or self.mood(),
         })

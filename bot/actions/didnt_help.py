@@ -19,7 +19,12 @@ class DidntHelp(Action):
         conv = Conversation(dispatcher, tracker)
         failures = int(tracker.get_slot("unhelpful_count") or 0) + 1
         alternatives = list(tracker.get_slot("offered_faq_ids") or [])
-        if failures >= FAILURES_BEFORE_HANDOFF:
+        mood = conv.mood()
+        # "that didn't help" is dissatisfaction by definition: only insults or explicit anger skip the alternatives
+        if mood["label"] == "rude" or (mood["label"] == "upset" and mood["signals"]):
+            conv.hand_off(mood["label"])
+            failures = 0
+        elif failures >= FAILURES_BEFORE_HANDOFF:
             conv.hand_off("repeated_failure")
             failures = 0
         elif alternatives:

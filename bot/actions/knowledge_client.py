@@ -18,10 +18,10 @@ class KnowledgeClient:
             encoder=os.environ.get("ENCODER", ""),
         )
 
-    def consult(self, text: str) -> Tuple[RetrievalResult, Decision]:
+    def consult(self, text: str, mood: Optional[str] = None, just_answered: Optional[str] = None) -> Tuple[RetrievalResult, Decision]:
         retriever = self._live.get()
         result = retriever.search(text)
-        return result, decide(result, retriever.kb)
+        return result, decide(result, retriever.kb, mood=mood, just_answered=just_answered)
 
     def entry(self, entry_id: str) -> Optional[Entry]:
         return self._live.get().kb.get(entry_id)
