@@ -162,10 +162,6 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if args.benchmark == "sentiment":
-        from supportbot import sentiment_eval
-
-        return sentiment_eval.main(args)
     from supportbot import evaluation
 
     return evaluation.main(args)
@@ -206,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="benchmarks; writes figures to docs/benchmarks.md")
     evaluate.add_argument("benchmark", nargs="?", default="all",
-                          choices=["all", "crosslingual", "banking77", "clinc150", "latency", "tune", "sentiment"])
+                          choices=["all", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency", "tune"])
     evaluate.add_argument("--shared", help="path of the shared benchmark data (default ../shared/benchmarks)")
     evaluate.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     evaluate.set_defaults(func=cmd_eval)

@@ -338,6 +338,14 @@ def main(args) -> int:
         bench_banking77(args, report)
     if wanted in ("all", "clinc150"):
         bench_clinc150(args, report)
+    if wanted in ("all", "sentiment"):
+        from supportbot import sentiment_eval
+
+        sentiment_eval.main(args)
+    if wanted in ("all", "handoff"):
+        from supportbot import handoff_eval
+
+        handoff_eval.main(args)
     if wanted in ("all", "latency"):
         from supportbot.latency import bench_latency
 
@@ -352,6 +360,8 @@ SECTIONS = {
     "banking77": ("Banking77", "supportbot eval banking77"),
     "clinc150": ("CLINC150 (data_full.json)", "supportbot eval clinc150"),
     "latency": ("Latency of one REST round trip", "supportbot eval latency"),
+    "sentiment": ("Upset and rude customers (handoff/sentiment.py)", "supportbot eval sentiment"),
+    "handoff": ("Handoff triggers end to end (human requests, rude, upset, routine questions)", "supportbot eval handoff"),
 }
 
 

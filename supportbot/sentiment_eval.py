@@ -24,7 +24,6 @@ from supportbot.settings import PROJECT_ROOT
 
 TEST_FILE = PROJECT_ROOT / "tests" / "data" / "sentiment" / "test.jsonl"
 LANGUAGES = ("et", "ru", "en")
-SECTION = ("Upset and rude customers (handoff/sentiment.py)", "supportbot eval sentiment")
 TARGETS = {"rude_recall": 0.95, "upset_recall": 0.85, "routine_flagged": 0.05}
 VALENCE_SEED, VALENCE_TEST_SHARE = 13, 0.3
 PUBLIC_WEIGHT = 0.5  # weight of a public example next to a project example, when public data is added
@@ -422,6 +421,5 @@ def main(args) -> int:
     body = report_markdown(results)
     print(body)
     if not getattr(args, "no_write", False):
-        evaluation.SECTIONS.setdefault("sentiment", SECTION)
         evaluation.write_report({"sentiment": body})
     return 0
