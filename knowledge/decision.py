@@ -27,6 +27,7 @@ TOPIC_POLICY = "topic_policy"
 UPSET = "upset"
 RUDE = "rude"
 REPEATED_FAILURE = "repeated_failure"
+HUMAN_REQUEST = "human_request"
 
 FEATURES = ("score", "margin", "agreement", "question", "classifier", "lexical", "lang_ru", "lang_et", "latin_russian")
 
@@ -88,15 +89,19 @@ class Decision:
 
 
 def decide(result: RetrievalResult, kb: KnowledgeBase, params: Optional[DecisionParams] = None,
-           mood: Optional[str] = None, just_answered: Optional[str] = None) -> Decision:
+           mood: Optional[str] = None, just_answered: Optional[str] = None, wants_person: bool = False) -> Decision:
     """The one answer / clarify / hand-off decision. `mood` is the customer's detected sentiment (calm, upset,
-    rude); `just_answered` the entry the bot answered with right before: asking it again means it did not help."""
+    rude); `just_answered` the entry the bot answered with right before: asking it again means it did not help;
+    `wants_person`: the message asks for a person."""
     params = params or load_decision_params()
     top = result.top
     considered = [{"faq_id": c.entry_id, "score": round(c.score, 4)} for c in result.candidates]
     language = result.language.code
     if mood in (RUDE, UPSET):
         return Decision(HANDOFF, mood, top.entry_id if top else None, 0.0, top.score if top else 0.0, language,
+                        considered=considered)
+    if wants_person:
+        return Decision(HANDOFF, HUMAN_REQUEST, top.entry_id if top else None, 0.0, top.score if top else 0.0, language,
                         considered=considered)
     if top is None:
         return Decision(HANDOFF, OUT_OF_SCOPE, None, 0.0, 0.0, language, considered=considered)

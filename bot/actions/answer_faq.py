@@ -8,6 +8,7 @@ from bot.actions.knowledge_client import knowledge_client
 from bot.replies.composer import composer_label
 from knowledge.decision import ANSWER, CLARIFY, LOW_CONFIDENCE
 from knowledge.model import Entry
+from handoff.person_request import asks_for_person
 from knowledge.text import is_pleasantry_only
 
 NONE_OF_THESE = "none"
@@ -52,12 +53,13 @@ class AnswerFaq(Action):
             conv.set("offered_faq_ids", [])
             return conv.finish()
 
-        if is_pleasantry_only(conv.text) and conv.mood()["label"] == "calm":
+        if is_pleasantry_only(conv.text) and conv.mood()["label"] == "calm" and not asks_for_person(conv.text):
             reply = conv.phrase("greet", with_name=True)
             conv.say(reply.text, {"kind": "smalltalk", "intent": "greet", "language": conv.language})
             return conv.finish()
 
-        result, decision = client.consult(conv.text, mood=conv.mood()["label"], just_answered=just_answered(tracker))
+        result, decision = client.consult(conv.text, mood=conv.mood()["label"], just_answered=just_answered(tracker),
+                                          wants_person=asks_for_person(conv.text))
         alternatives = [c.entry_id for c in result.candidates if c.entry_id != decision.entry_id][:2]
         if decision.action == ANSWER:
             send_answer(conv, client.entry(decision.entry_id), decision.score)

@@ -5,6 +5,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.answer_faq import faq_buttons
 from bot.actions.conversation import Conversation
+from handoff.person_request import asks_for_person
 
 FAILURES_BEFORE_HANDOFF = 2
 
@@ -23,6 +24,9 @@ class DidntHelp(Action):
         # "that didn't help" is dissatisfaction by definition: only insults or explicit anger skip the alternatives
         if mood["label"] == "rude" or (mood["label"] == "upset" and mood["signals"]):
             conv.hand_off(mood["label"])
+            failures = 0
+        elif asks_for_person(conv.text):
+            conv.hand_off("human_request")
             failures = 0
         elif failures >= FAILURES_BEFORE_HANDOFF:
             conv.hand_off("repeated_failure")

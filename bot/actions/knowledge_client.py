@@ -18,10 +18,11 @@ class KnowledgeClient:
             encoder=os.environ.get("ENCODER", ""),
         )
 
-    def consult(self, text: str, mood: Optional[str] = None, just_answered: Optional[str] = None) -> Tuple[RetrievalResult, Decision]:
+    def consult(self, text: str, mood: Optional[str] = None, just_answered: Optional[str] = None,
+                wants_person: bool = False) -> Tuple[RetrievalResult, Decision]:
         retriever = self._live.get()
         result = retriever.search(text)
-        return result, decide(result, retriever.kb, mood=mood, just_answered=just_answered)
+        return result, decide(result, retriever.kb, mood=mood, just_answered=just_answered, wants_person=wants_person)
 
     def entry(self, entry_id: str) -> Optional[Entry]:
         return self._live.get().kb.get(entry_id)

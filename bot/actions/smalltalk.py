@@ -4,6 +4,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.conversation import Conversation
+from handoff.person_request import asks_for_person
 
 SMALLTALK_INTENTS = ("greet", "thanks", "goodbye", "bot_challenge", "affirm", "deny")
 RESETS_FAILURES = ("thanks", "affirm")
@@ -20,6 +21,9 @@ class Smalltalk(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent not in SMALLTALK_INTENTS:
             intent = "greet"
+        if intent != "bot_challenge" and asks_for_person(conv.text):  # "hi, an operator please"
+            conv.hand_off("human_request")
+            return conv.finish()
         reply = conv.phrase(intent, with_name=intent == "greet")
         conv.say(reply.text, {"kind": "smalltalk", "intent": intent, "language": conv.language})
         if intent in RESETS_FAILURES:
