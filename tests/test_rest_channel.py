@@ -5,13 +5,8 @@ import asyncio
 
 import pytest
 
-from bot.channels.rest import (
-    MAX_MESSAGE_CHARS,
-    MAX_SENDER_CHARS,
-    MetadataCollectingOutputChannel,
-    SupportRestInput,
-    request_problem,
-)
+from bot.channels.rest import MetadataCollectingOutputChannel, SupportRestInput
+from supportbot.channels.validation import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, request_problem
 
 
 @pytest.mark.parametrize("body", [None, [], ["sender", "message"], "hello", 42, True])

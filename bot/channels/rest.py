@@ -11,11 +11,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from supportbot.channels.validation import request_problem
+
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE_CHARS = 4000
-MAX_SENDER_CHARS = 200
-
 
 class MetadataCollectingOutputChannel(CollectingOutputChannel):
     """Keeps a bot message's text, buttons and custom payload in one message."""
@@ -33,23 +31,6 @@ class MetadataCollectingOutputChannel(CollectingOutputChannel):
             "custom": message.get("custom"),
         }
         await self._persist_message({k: v for k, v in merged.items() if v is not None})
-
-
-def request_problem(body: Any) -> Optional[str]:
-    if not isinstance(body, dict):
-        return "the body must be a JSON object with 'sender' and 'message'"
-    sender, message = body.get("sender"), body.get("message")
-    if not isinstance(sender, str) or not sender.strip():
-        return "'sender' must be a non-empty string"
-    if len(sender) > MAX_SENDER_CHARS:
-        return f"'sender' is longer than {MAX_SENDER_CHARS} characters"
-    if not isinstance(message, str) or not message.strip():
-        return "'message' must be a non-empty string"
-    if len(message) > MAX_MESSAGE_CHARS:
-        return f"'message' is longer than {MAX_MESSAGE_CHARS} characters"
-    if "metadata" in body and not isinstance(body["metadata"], (dict, type(None))):
-        return "'metadata' must be an object"
-    return None
 
 
 class SupportRestInput(InputChannel):

@@ -12,27 +12,9 @@ from aiohttp import web
 from handoff.bot_client import BotUnavailable
 from handoff.router import ConversationRouter
 from handoff.store import CUSTOMER_VISIBLE_ROLES, MessageView
+from supportbot.channels.validation import MAX_SENDER_CHARS, request_problem
 
 CHANNEL = "rest"
-MAX_MESSAGE_CHARS = 4000
-MAX_SENDER_CHARS = 200
-
-
-def request_problem(body: Any) -> Optional[str]:
-    if not isinstance(body, dict):
-        return "the body must be a JSON object with 'sender' and 'message'"
-    sender, message = body.get("sender"), body.get("message")
-    if not isinstance(sender, str) or not sender.strip():
-        return "'sender' must be a non-empty string"
-    if len(sender) > MAX_SENDER_CHARS:
-        return f"'sender' is longer than {MAX_SENDER_CHARS} characters"
-    if not isinstance(message, str) or not message.strip():
-        return "'message' must be a non-empty string"
-    if len(message) > MAX_MESSAGE_CHARS:
-        return f"'message' is longer than {MAX_MESSAGE_CHARS} characters"
-    if "metadata" in body and not isinstance(body["metadata"], (dict, type(None))):
-        return "'metadata' must be an object"
-    return None
 
 
 def as_rasa_reply(sender: str, message: MessageView) -> Dict[str, Any]:
