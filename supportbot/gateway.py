@@ -51,7 +51,6 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
         await bot.close()
 
     app.cleanup_ctx.append(background)
-    app["router"] = router
     return app
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from fake_bot import FakeBot
 
+from handoff.console.app import ROUTER_KEY
 from handoff.hours import BusinessHours
 from handoff.store import HandoffStore
 from supportbot.gateway import build_app
@@ -29,7 +30,7 @@ def bot():
 @pytest.fixture
 async def client(database_url, bot, aiohttp_client):
     app = gateway(database_url, bot)
-    store = app["router"].store
+    store = app[ROUTER_KEY].store
     store.create_agent("mari", "Mari", PASSWORD)
     store.create_agent("jaan", "Jaan", PASSWORD)
     return await aiohttp_client(app)
@@ -111,7 +112,7 @@ async def test_concurrent_claims_over_http_on_two_gateways(database_url, bot):
     servers = [TestServer(gateway(database_url, bot)) for _ in range(2)]
     for server in servers:
         await server.start_server()
-    store = servers[0].app["router"].store
+    store = servers[0].app[ROUTER_KEY].store
     for i in range(8):
         store.create_agent(f"agent{i}", f"Agent {i}", PASSWORD)
     agents = [TestClient(servers[i % 2]) for i in range(8)]

@@ -23,9 +23,8 @@ MAX_TEXT_CHARS = 4000
 LIVE_POLL_SECONDS = 0.3
 LATE_COMMIT_WINDOW = timedelta(seconds=5)
 
-AGENT_KEY = web.AppKey("agent", AgentView) if hasattr(web, "AppKey") else "agent"
-ROUTER_KEY = web.AppKey("router", ConversationRouter) if hasattr(web, "AppKey") else "router"
-CANNED_KEY = web.AppKey("canned", CannedReplies) if hasattr(web, "AppKey") else "canned"
+AGENT_KEY = "agent"  # the logged-in agent, on each request
+ROUTER_KEY = web.AppKey("router", ConversationRouter)
 
 
 def error(status: int, message: str) -> web.Response:
@@ -250,6 +249,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         return socket
 
     app = web.Application(middlewares=[errors_and_auth], client_max_size=64 * 1024)
+    app[ROUTER_KEY] = router
     app.add_routes(routes)
     app.router.add_static("/console/static/", STATIC_DIR, show_index=False)
     return app
