@@ -43,6 +43,7 @@ class Conversation(Base):
     state = Column(String(16), nullable=False, default="bot")
     customer_name = Column(String(120))
     language = Column(String(8))
+    register = Column(String(16))  # formal or informal: how the customer addresses us
     current_handoff_id = Column(Integer)
     agent_id = Column(Integer, ForeignKey("agents.id"))
     awaiting_rating = Column(Boolean, nullable=False, default=False)

@@ -76,8 +76,9 @@ class ConversationRouter:
         handoff: Optional[Dict[str, Any]] = None
         for reply in replies:
             custom = reply.get("custom") or {}
-            if custom.get("language") or custom.get("customer_name"):
-                await self._db(self.store.note_customer, conversation.id, custom.get("customer_name"), custom.get("language"))
+            if custom.get("language") or custom.get("customer_name") or custom.get("register"):
+                await self._db(self.store.note_customer, conversation.id, custom.get("customer_name"),
+                               custom.get("language"), custom.get("register"))
             payload = {"buttons": reply.get("buttons") or [], "custom": custom}
             recorded.append(await self._db(self.store.add_message, conversation.id, "bot", reply.get("text") or "", None, payload))
             if custom.get("kind") == "handoff" and handoff is None:
@@ -90,6 +91,7 @@ class ConversationRouter:
 
     async def _hand_off(self, conversation: ConversationView, handoff: Dict[str, Any]) -> Optional[MessageView]:
         language = handoff.get("language") or conversation.language or "en"
+        register = handoff.get("register") or conversation.register
         sentiment = (handoff.get("sentiment") or {}).get("label", "calm") if isinstance(handoff.get("sentiment"), dict) \
             else handoff.get("sentiment") or "calm"
         packet = {key: handoff.get(key) for key in ("reason", "language", "considered", "sentiment", "customer_name", "question")}
@@ -103,10 +105,10 @@ class ConversationRouter:
             position = await self._db(self.store.queue_position, conversation.id) or 1
             minutes = await self._db(self.store.expected_wait_minutes, position)
             key = "queue_next" if position == 1 else "queue_position"
-            reply = self.composer.compose(key, language, used, position=position, minutes=minutes)
+            reply = self.composer.compose(key, language, used, register=register, position=position, minutes=minutes)
             custom = {"kind": "queue_status", "position": position, "expected_minutes": minutes, "after_hours": False}
         else:
-            reply = self.composer.compose("after_hours", language, used, hours=self.hours.describe(language))
+            reply = self.composer.compose("after_hours", language, used, register=register, hours=self.hours.describe(language))
             custom = {"kind": "queue_status", "after_hours": True}
         return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
                               {"custom": custom, "phrase_id": reply.phrase_id})
@@ -114,7 +116,8 @@ class ConversationRouter:
     async def _rate(self, conversation: ConversationView, rating: int) -> MessageView:
         await self._db(self.store.rate, conversation.id, rating)
         used = await self._used_phrases(conversation.id)
-        reply = self.composer.compose("rating_thanks" if rating >= 4 else "rating_thanks_low", conversation.language or "en", used)
+        reply = self.composer.compose("rating_thanks" if rating >= 4 else "rating_thanks_low", conversation.language or "en",
+                                      used, register=conversation.register)
         return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
                               {"custom": {"kind": "rating_thanks", "rating": rating}, "phrase_id": reply.phrase_id})
 
@@ -181,7 +184,8 @@ class ConversationRouter:
     async def _tell_customer(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
                              buttons: Sequence[Dict[str, str]] = (), name: Optional[str] = None, **fields: Any) -> MessageView:
         used = await self._used_phrases(conversation.id)
-        reply = self.composer.compose(key, conversation.language or "en", used, name=name, **fields)
+        reply = self.composer.compose(key, conversation.language or "en", used, name=name,
+                                      register=conversation.register, **fields)
         message = await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
                                  {"custom": custom, "buttons": list(buttons), "phrase_id": reply.phrase_id})
         await self._deliver(conversation, message)
@@ -201,7 +205,7 @@ class ConversationRouter:
         if key not in self.composer.phrases:
             key = "agent_suggestion_human_request"
         return self.composer.compose(key, conversation.language or "en", (), name=conversation.customer_name,
-                                     agent_name=agent.display_name).text
+                                     register=conversation.register, agent_name=agent.display_name).text
 
 
 def rasa_sender_id(conversation: ConversationView) -> str:

@@ -84,6 +84,7 @@ class ConversationView:
     state: str
     customer_name: Optional[str]
     language: Optional[str]
+    register: Optional[str]
     awaiting_rating: bool
     agent: Optional[AgentView]
     handoff_id: Optional[int]
@@ -171,8 +172,9 @@ class HandoffStore:
                 m.Conversation.channel == channel, m.Conversation.customer_id == customer_id)).scalar_one_or_none()
             return self._conversation_view(s, row) if row else None
 
-    def note_customer(self, conversation_id: int, name: Optional[str] = None, language: Optional[str] = None) -> None:
-        values = {k: v for k, v in (("customer_name", name), ("language", language)) if v}
+    def note_customer(self, conversation_id: int, name: Optional[str] = None, language: Optional[str] = None,
+                      register: Optional[str] = None) -> None:
+        values = {k: v for k, v in (("customer_name", name), ("language", language), ("register", register)) if v}
         if values:
             with self.session() as s, s.begin():
                 s.execute(update(m.Conversation).where(m.Conversation.id == conversation_id).values(**values))
@@ -186,7 +188,7 @@ class HandoffStore:
     def _conversation_view(self, s: Session, row: m.Conversation) -> ConversationView:
         agent = s.get(m.Agent, row.agent_id) if row.agent_id else None
         return ConversationView(row.id, row.channel, row.customer_id, row.state, row.customer_name, row.language,
-                                bool(row.awaiting_rating), _agent_view(agent), row.current_handoff_id)
+                                row.register, bool(row.awaiting_rating), _agent_view(agent), row.current_handoff_id)
 
     # messages
 

@@ -9,6 +9,7 @@ from bot.actions.didnt_help import DidntHelp
 from bot.actions.hand_off import HandOff
 from bot.actions.smalltalk import Smalltalk
 from bot.replies.composer import ReplyComposer, load_phrases
+from bot.replies.register import detect_register
 from helpers import make_tracker, slot_events
 
 PHRASES = load_phrases()
@@ -20,17 +21,17 @@ def run(action, tracker):
     return dispatcher.messages, events, slot_events(events)
 
 
-def phrase(key, language, variant=0, **fields):
+def phrase(key, language, variant=0, register="formal", **fields):
     values = {"bot_name": "Laine", "name_greeting": ""}
     values.update(fields)
-    return PHRASES[key][language][variant].format(**values)
+    return PHRASES[key][language][register][variant].format(**values)
 
 
 def assert_handoff(custom, reason, language, considered=()):
     assert (custom["kind"], custom["reason"], custom["language"]) == ("handoff", reason, language)
     assert [c["faq_id"] for c in custom["considered"]][: len(considered)] == list(considered)
     assert custom["sentiment"]["label"] in ("calm", "upset", "rude")
-    assert set(custom) == {"kind", "reason", "language", "considered", "customer_name", "question", "sentiment"}
+    assert set(custom) == {"kind", "reason", "language", "considered", "customer_name", "question", "sentiment", "register"}
 
 
 # --- AnswerFaq -------------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ def test_hand_off_reason_by_intent(text, intent, reason, language):
     messages, _, slots = run(HandOff(), make_tracker(text, intent))
     assert len(messages) == 1
     assert_handoff(messages[0]["custom"], reason, language)
-    assert messages[0]["text"] == phrase(f"handoff_{reason}", language)
+    assert messages[0]["text"] == phrase(f"handoff_{reason}", language, register=detect_register(text) or "formal")
     assert slots["language"] == language
     assert slots["used_phrases"] == [f"handoff_{reason}:{language}:0"]
 
@@ -306,7 +307,7 @@ def test_smalltalk_uses_the_remembered_name_and_does_not_reset_it():
 def test_smalltalk_intents(text, intent, language):
     messages, _, slots = run(Smalltalk(), make_tracker(text, intent, slots={"unhelpful_count": 1.0}))
     assert messages[0]["custom"] == {"kind": "smalltalk", "intent": intent, "language": language}
-    assert messages[0]["text"] == phrase(intent, language)
+    assert messages[0]["text"] == phrase(intent, language, register=detect_register(text) or "formal")
     if intent == "thanks":
         assert slots["unhelpful_count"] == 0.0
     else:
@@ -330,8 +331,11 @@ def test_smalltalk_never_repeats_while_unused_variants_remain():
 
 
 def test_composer_never_repeats_while_unused_variants_remain():
+    def both(*variants):
+        return {"formal": variants, "informal": variants}
+
     composer = ReplyComposer(
-        {"k": {"en": ("a", "b", "c", "d"), "et": ("x", "y")}, "single": {"en": ("only",)}}
+        {"k": {"en": both("a", "b", "c", "d"), "et": both("x", "y")}, "single": {"en": both("only",)}}
     )
     used = []
     seen = []
@@ -356,5 +360,6 @@ def test_composer_never_repeats_while_unused_variants_remain():
 def test_phrases_cover_every_language():
     for key, by_language in PHRASES.items():
         assert set(by_language) == {"et", "ru", "en"}, key
-        for variants in by_language.values():
-            assert variants and all(v.strip() for v in variants), key
+        for registers in by_language.values():
+            for variants in registers.values():
+                assert variants and all(v.strip() for v in variants), key

@@ -146,4 +146,5 @@ def test_migrations_go_down_and_up_again(database_url):
     assert "conversations" not in sa.inspect(engine).get_table_names()
     migrate(database_url)
     assert {"conversations", "messages", "handoffs", "agents", "agent_sessions", "live_events"} <= set(sa.inspect(engine).get_table_names())
+    assert "register" in {c["name"] for c in sa.inspect(engine).get_columns("conversations")}
     engine.dispose()

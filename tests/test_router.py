@@ -136,3 +136,18 @@ def test_business_hours():
     assert hours.describe("ru") == "Пн–Пт 9:00–18:00, Сб 10:00–14:00"
     with pytest.raises(ValueError):
         BusinessHours.parse("weekdays 9-5")
+
+
+async def test_the_queue_message_keeps_the_customers_register(store):
+    from bot.replies.composer import load_phrases
+
+    class InformalRussianBot(FakeBot):
+        async def send(self, sender_id, text, metadata=None):
+            return [{"text": "Передаю коллеге.", "custom": {"kind": "handoff", "reason": "human_request", "language": "ru",
+                                                           "register": "informal", "considered": []}}]
+
+    router = ConversationRouter(store, InformalRussianBot(), BusinessHours.parse("always"))
+    replies = await router.receive("rest", "ivan", "дай оператора")
+    informal = [v.format(minutes=4) for v in load_phrases()["queue_next"]["ru"]["informal"]]
+    assert replies[-1].text in informal
+    assert store.find("rest", "ivan").register == "informal"

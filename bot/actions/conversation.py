@@ -9,7 +9,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.replies.composer import Reply, ReplyComposer, remember
+from bot.replies.composer import FORMAL, Reply, ReplyComposer, remember
+from bot.replies.register import detect_register
 from knowledge.text import detect_language, extract_name
 
 composer = ReplyComposer()
@@ -64,6 +65,8 @@ class Conversation:
         self.text = latest_text(tracker)
         self.language = conversation_language(tracker, self.text)
         self.name = customer_name(tracker, self.text)
+        self.register = (None if self.text.startswith("/") else detect_register(self.text)) \
+            or tracker.get_slot("register") or FORMAL
         self.used: List[str] = list(tracker.get_slot("used_phrases") or [])
         self.events: List[Dict[str, Any]] = []
         self._mood: Optional[Dict[str, Any]] = None
@@ -82,7 +85,8 @@ class Conversation:
         return self._mood
 
     def phrase(self, key: str, with_name: bool = False) -> Reply:
-        reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None)
+        reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None,
+                                 register=self.register)
         self.used = remember(self.used, reply)
         return reply
 
@@ -94,6 +98,8 @@ class Conversation:
 
     def finish(self) -> List[Dict[str, Any]]:
         events = [SlotSet("language", self.language), SlotSet("used_phrases", self.used)]
+        if self.register != self.tracker.get_slot("register"):
+            events.append(SlotSet("register", self.register))
         if self.name and self.name != self.tracker.get_slot("customer_name"):
             events.append(SlotSet("customer_name", self.name))
         return events + self.events
@@ -104,6 +110,6 @@ class Conversation:
         reply = self.phrase(f"handoff_{reason}")
         self.say(reply.text, {
             "kind": "handoff", "reason": reason, "language": self.language, "considered": considered or [],
-            "customer_name": self.name, "question": self.text,
+            "customer_name": self.name, "question": self.text, "register": self.register,
             "sentiment": sentiment or self.mood(),
         })

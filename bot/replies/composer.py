@@ -18,34 +18,53 @@ def bot_name() -> str:
     return os.environ.get("BOT_NAME", "Laine")
 
 
+FORMAL, INFORMAL = "formal", "informal"
+Phrases = Dict[str, Dict[str, Dict[str, Tuple[str, ...]]]]  # key -> language -> register -> variants
+
+
+def _registers(path: Path, key: str, language: str, variants) -> Dict[str, Tuple[str, ...]]:
+    """A plain list serves both registers; a mapping has `formal` and `informal` lists of the same length."""
+    if isinstance(variants, list):
+        return {FORMAL: tuple(variants), INFORMAL: tuple(variants)}
+    if not isinstance(variants, dict) or set(variants) != {FORMAL, INFORMAL}:
+        raise ValueError(f"{path.name}: {key}.{language} must be a list, or have exactly 'formal' and 'informal' lists")
+    if len(variants[FORMAL]) != len(variants[INFORMAL]):
+        raise ValueError(f"{path.name}: {key}.{language} needs as many informal variants as formal ones")
+    return {FORMAL: tuple(variants[FORMAL]), INFORMAL: tuple(variants[INFORMAL])}
+
+
 @lru_cache(maxsize=4)
-def load_phrases(directory: str = str(PHRASES_DIR)) -> Dict[str, Dict[str, Tuple[str, ...]]]:
+def load_phrases(directory: str = str(PHRASES_DIR)) -> Phrases:
     """Every phrases*.yml of the directory; a key may live in one file only."""
-    phrases: Dict[str, Dict[str, Tuple[str, ...]]] = {}
+    phrases: Phrases = {}
     for path in sorted(Path(directory).glob("phrases*.yml")):
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for key, by_lang in raw.items():
             if key in phrases:
                 raise ValueError(f"{path.name}: the phrase key {key!r} is defined twice")
-            phrases[key] = {lang: tuple(variants) for lang, variants in by_lang.items()}
+            phrases[key] = {lang: _registers(path, key, lang, variants) for lang, variants in by_lang.items()}
     return phrases
 
 
 @dataclass(frozen=True)
 class Reply:
     text: str
-    phrase_id: str  # key:language:variant, remembered so the variant is not used again
+    phrase_id: str  # key:language:variant, remembered so the variant (in either register) is not used again
 
 
 class ReplyComposer:
-    def __init__(self, phrases: Optional[Dict[str, Dict[str, Tuple[str, ...]]]] = None):
+    def __init__(self, phrases: Optional[Phrases] = None):
         self.phrases = phrases or load_phrases()
 
-    def compose(self, key: str, language: str, used: Sequence[str] = (), name: Optional[str] = None, **fields: object) -> Reply:
+    def variants(self, key: str, language: str, register: str = FORMAL) -> Tuple[str, ...]:
+        return self.phrases[key][language][register]
+
+    def compose(self, key: str, language: str, used: Sequence[str] = (), name: Optional[str] = None,
+                register: Optional[str] = None, **fields: object) -> Reply:
         by_language = self.phrases[key]
         if language not in by_language:
             language = FALLBACK_LANGUAGE if FALLBACK_LANGUAGE in by_language else next(iter(by_language))
-        variants = by_language[language]
+        variants = by_language[language][register or FORMAL]
         used_set = set(used)
         choice = next((i for i in range(len(variants)) if f"{key}:{language}:{i}" not in used_set), None)
         if choice is None:
@@ -56,7 +75,7 @@ class ReplyComposer:
 
     def label(self, key: str, language: str) -> str:
         by_language = self.phrases[key]
-        return by_language.get(language, by_language[FALLBACK_LANGUAGE])[0]
+        return by_language.get(language, by_language[FALLBACK_LANGUAGE])[FORMAL][0]
 
 
 def remember(used: Optional[List[str]], reply: Reply) -> List[str]:
