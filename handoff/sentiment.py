@@ -37,7 +37,7 @@ TRAIN_FILES = (DATA_DIR / "train.jsonl",)
 DEV_FILE = DATA_DIR / "dev.jsonl"
 LEXICON_FILE = DATA_DIR / "lexicon.yml"
 # Part of the cache key: bump it when the features or the fitting change.
-MODEL_VERSION = "3"
+MODEL_VERSION = "6"
 # Ordinary questions for tuning the thresholds: the example questions of the shipped demo knowledge base.
 ROUTINE_KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "demo"
 
@@ -243,7 +243,7 @@ ACRONYMS = frozenset(
 )
 CUE_NAMES = (
     "insult", "profanity", "accusation", "mild_swearing", "harsh", "frustration", "waiting", "money",
-    "repetition", "caps", "exclamations", "question_marks", "earlier_turns", "failed_again",
+    "repetition", "caps", "exclamations", "question_marks", "failed_again",
     "repeated_complaint",
 )
 SIGNAL_NAMES = {
@@ -282,11 +282,9 @@ def conversation_cues(text: str, earlier: Sequence[str], lexicon: Lexicon) -> Di
     """The same problem raised again and again: a first complaint, then 'still', 'again', 'no change'."""
     earlier = [t for t in earlier if t and t.strip()]
     if not earlier:
-        return {"earlier_turns": 0.0, "failed_again": 0.0, "repeated_complaint": 0.0}
-    follow_ups = earlier[1:] + [text]
-    failures = sum(_reports_failure(t, lexicon) for t in follow_ups)
+        return {"failed_again": 0.0, "repeated_complaint": 0.0}
+    failures = sum(_reports_failure(t, lexicon) for t in earlier[1:] + [text])
     return {
-        "earlier_turns": min(len(earlier), 3) / 3,
         "failed_again": min(failures, 3) / 3,
         "repeated_complaint": float(len(earlier) >= 2 and failures >= 2),
     }

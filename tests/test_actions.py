@@ -50,7 +50,9 @@ def test_answer_faq_answers_in_the_customers_language(knowledge_client, text, la
     assert len(messages) == 1
     message = messages[0]
     entry = knowledge_client.entry("internet-outage")
-    assert message["text"] == entry.answer[language]
+    answer, follow_up = message["text"].rsplit("\n\n", 1)
+    assert answer == entry.answer[language]
+    assert follow_up == phrase("answer_follow_up", language)
     custom = message["custom"]
     assert set(custom) == {"kind", "faq_id", "score", "language"}
     assert custom["kind"] == "answer"
@@ -64,7 +66,7 @@ def test_answer_faq_answers_in_the_customers_language(knowledge_client, text, la
     assert slots["last_question"] == text
     assert "internet-outage" not in slots["offered_faq_ids"]
     assert len(slots["offered_faq_ids"]) == 2
-    assert slots["used_phrases"] == []
+    assert slots["used_phrases"] == [f"answer_follow_up:{language}:0"]
     assert "customer_name" not in slots
 
 
@@ -86,7 +88,7 @@ def test_button_choice_answers_that_entry(knowledge_client, language):
     )
     messages, _, slots = run(AnswerFaq(), tracker)
     assert len(messages) == 1
-    assert messages[0]["text"] == knowledge_client.entry("wifi-password").answer[language]
+    assert messages[0]["text"].startswith(knowledge_client.entry("wifi-password").answer[language] + "\n\n")
     assert messages[0]["custom"] == {"kind": "answer", "faq_id": "wifi-password", "score": 1.0, "language": language}
     assert slots["language"] == language
     assert slots["last_faq_id"] == "wifi-password"

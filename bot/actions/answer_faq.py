@@ -26,8 +26,11 @@ def faq_buttons(conv: Conversation, entry_ids: List[str]) -> List[Dict[str, str]
 
 
 def send_answer(conv: Conversation, entry: Entry, score: float) -> None:
+    """The entry's answer, closed by an offer of more help (never the same wording twice in a conversation)."""
     text, language = entry.answer_in(conv.language)
-    conv.say(text, {"kind": "answer", "faq_id": entry.id, "score": round(float(score), 4), "language": language})
+    follow_up = conv.phrase("answer_follow_up")
+    conv.say(f"{text}\n\n{follow_up.text}",
+             {"kind": "answer", "faq_id": entry.id, "score": round(float(score), 4), "language": language})
     conv.set("last_faq_id", entry.id)
 
 

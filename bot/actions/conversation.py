@@ -26,7 +26,8 @@ def conversation_language(tracker: Tracker, text: Optional[str] = None) -> str:
     known = tracker.get_slot("language")
     if text.startswith("/"):
         return known or "en"
-    detected = detect_language(text, default=known or "en")
+    name = extract_name(text)
+    detected = detect_language(text.replace(name, " ") if name else text, default=known or "en")
     words = re.findall(r"\w+", text)
     if known and len(words) <= 2 and detected.code != "ru" and not re.search(r"[õäöü]", text, re.I):
         return known

@@ -6,12 +6,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions.conversation import Conversation
 from handoff.person_request import asks_for_person
 
-SMALLTALK_INTENTS = ("greet", "thanks", "goodbye", "bot_challenge", "affirm", "deny")
+SMALLTALK_INTENTS = ("greet", "thanks", "goodbye", "bot_challenge", "affirm", "deny", "hesitate")
 RESETS_FAILURES = ("thanks", "affirm")
 
 
 class Smalltalk(Action):
-    """Greetings, thanks, goodbyes, yes/no and 'are you a bot?', in the customer's language."""
+    """Greetings, thanks, goodbyes, yes/no, hesitation and 'are you a bot?', in the customer's language."""
 
     def name(self) -> Text:
         return "action_smalltalk"
@@ -21,6 +21,8 @@ class Smalltalk(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent not in SMALLTALK_INTENTS:
             intent = "greet"
+        if intent == "hesitate" and not any(e.get("event") == "bot" for e in tracker.events):
+            intent = "greet"  # nothing was offered yet to hesitate about: the first message is a greeting
         if intent != "bot_challenge" and asks_for_person(conv.text):  # "hi, an operator please"
             conv.hand_off("human_request")
             return conv.finish()

@@ -1,0 +1,116 @@
+"""The rules of good support work (bot/replies/rules.py), checked on whole conversations with the running bot
+in et, ru and en, formal and informal."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bot.replies import rules
+from supportbot.stack import send
+
+pytestmark = pytest.mark.slow
+
+# (language, register) -> the customer's turns; the last one makes the bot hand off (upset)
+CONVERSATIONS = {
+    ("en", "formal"): ("Anna", [
+        "Hi, I'm Anna", "how can I pay my bill?", "thanks!", "my internet is not working", "that didn't help",
+        "are you a bot?", "how do I change my wifi password?", "what does roaming cost?", "ok",
+        "how do I reset my password?", "how do I get my bills by e-mail?",
+        "This is the THIRD time this week my internet is down, I've been waiting for DAYS!!!",
+    ]),
+    ("ru", "informal"): ("Иван", [
+        "привет, я Иван", "подскажи, как оплатить счёт?", "спасибо!", "у меня не работает интернет", "не помогло",
+        "ты бот?", "как поменять пароль от wifi?", "сколько стоит роуминг?", "ок", "как сбросить пароль от Минуты Лайнет?",
+        "как получать счета по e-mail?", "третий день без интернета, сколько можно ждать?!",
+    ]),
+    ("ru", "formal"): ("Анна", [
+        "Здравствуйте, меня зовут Анна", "подскажите, пожалуйста, как оплатить счёт?", "спасибо!",
+        "у меня не работает интернет", "не помогло", "вы бот?", "как поменять пароль от wifi?",
+        "сколько стоит роуминг?", "хорошо", "как сбросить пароль от Моего Лайнета?", "как получать счета по e-mail?",
+        "третий день без интернета, сколько можно ждать?!",
+    ]),
+    ("et", "informal"): ("Mari", [
+        "tere, mina olen Mari", "ütle palun, kuidas arvet maksta?", "aitäh!", "mul ei tööta internet", "ei aidanud",
+        "kas sa oled robot?", "kuidas wifi parooli muuta?", "kui palju roaming maksab?", "ok",
+        "kuidas Minu Laineti parooli taastada?", "kuidas arveid e-postiga saada?",
+        "juba kolmas päev ilma internetita, kaua ma veel ootama pean?!",
+    ]),
+    ("et", "formal"): ("Kati", [
+        "Tere, minu nimi on Kati", "öelge palun, kuidas arvet maksta?", "aitäh!", "mul ei tööta internet",
+        "ei aidanud", "kas te olete robot?", "kuidas wifi parooli muuta?", "kui palju roaming maksab?", "selge",
+        "kuidas Minu Laineti parooli taastada?", "kuidas arveid e-postiga saada?",
+        "juba kolmas päev ilma internetita, kaua ma veel ootama pean?!",
+    ]),
+}
+
+
+def converse(url: str, turns):
+    sender = f"rules-{uuid.uuid4().hex[:10]}"
+    return [rules.Turn(text, send(url, sender, text)) for text in turns]
+
+
+@pytest.fixture(scope="module")
+def transcripts(live_bot):
+    return {key: converse(live_bot.rest_url, turns) for key, (_, turns) in CONVERSATIONS.items()}
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_1_the_name_is_used_after_it_was_given(transcripts, key):
+    assert rules.name_used_naturally(transcripts[key], CONVERSATIONS[key][0]) == []
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_2_thanks_where_it_fits(transcripts, key):
+    assert rules.thanks_where_it_fits(transcripts[key]) == []
+    assert any(r["custom"]["kind"] == "queue_status" for t in transcripts[key] for r in t.replies), "no handoff happened"
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_3_the_register_follows_the_customer(transcripts, key):
+    assert rules.register_mirrored(transcripts[key], key[0]) == []
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_4_no_two_bot_messages_are_the_same_in_12_turns(transcripts, key):
+    assert len(transcripts[key]) == 12
+    assert rules.no_repeated_wording(transcripts[key]) == []
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_6_an_upset_customer_gets_an_apology_and_a_next_step(transcripts, key):
+    last = transcripts[key][-1]
+    assert any((r.get("custom") or {}).get("reason") == "upset" for r in last.replies), last.replies
+    assert rules.unhappy_customer_answered(transcripts[key]) == []
+
+
+OUT_OF_SCOPE = {"en": "what is the weather in Paris?", "ru": "какая погода в Париже?", "et": "milline ilm on Pariisis?"}
+
+
+@pytest.mark.parametrize("language", list(OUT_OF_SCOPE))
+def test_rules_8_and_10_out_of_scope_says_so_and_offers_an_alternative(live_bot, language):
+    turns = converse(live_bot.rest_url, [OUT_OF_SCOPE[language]])
+    assert (turns[0].replies[0].get("custom") or {}).get("reason") == "out_of_scope", turns[0].replies
+    assert rules.out_of_scope_offers_an_alternative(turns) == []
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_12_the_bot_says_it_is_a_bot(transcripts, key):
+    challenged = [r for t in transcripts[key] for r in t.replies if (r.get("custom") or {}).get("intent") == "bot_challenge"]
+    assert challenged, "the bot challenge was not recognised"
+    assert rules.admits_being_a_bot(transcripts[key]) == []
+
+
+RUDE = {
+    "en": ("you are a useless stupid bot", ["useless", "stupid"]),
+    "ru": ("ты тупой бесполезный бот", ["тупой", "бесполезный"]),
+    "et": ("sa oled täiesti kasutu loll robot", ["kasutu", "loll"]),
+}
+
+
+@pytest.mark.parametrize("language", list(RUDE))
+def test_rule_7_rudeness_is_not_mirrored(live_bot, language):
+    text, insults = RUDE[language]
+    turns = converse(live_bot.rest_url, [text])
+    assert (turns[0].replies[0].get("custom") or {}).get("reason") == "rude", turns[0].replies
+    assert rules.rudeness_not_mirrored(turns, insults) == []
