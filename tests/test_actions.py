@@ -365,3 +365,9 @@ def test_phrases_cover_every_language():
         for registers in by_language.values():
             for variants in registers.values():
                 assert variants and all(v.strip() for v in variants), key
+
+
+def test_every_hesitation_reply_asks_what_is_missing():
+    for registers in PHRASES["hesitate"].values():
+        for variant in {v for variants in registers.values() for v in variants}:
+            assert "?" in variant, variant

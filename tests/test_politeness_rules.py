@@ -77,6 +77,33 @@ def test_rule_4_no_two_bot_messages_are_the_same_in_12_turns(transcripts, key):
     assert rules.no_repeated_wording(transcripts[key]) == []
 
 
+def closings():
+    from bot.replies.composer import load_phrases
+
+    return [v for registers in load_phrases()["answer_follow_up"].values() for variants in registers.values() for v in variants]
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_5_answers_end_with_an_offer_of_more_help(transcripts, key):
+    answers = [r for t in transcripts[key] for r in t.replies if (r.get("custom") or {}).get("kind") == "answer"]
+    assert len(answers) >= 3
+    assert rules.ends_on_a_positive_note(transcripts[key], closings()) == []
+
+
+HESITATION = {
+    "en": ["how much does roaming cost?", "hmm, I'll think about it"],
+    "ru": ["сколько стоит роуминг?", "хорошо, я подумаю"],
+    "et": ["kui palju roaming maksab?", "ma pean veel järele mõtlema"],
+}
+
+
+@pytest.mark.parametrize("language", list(HESITATION))
+def test_rule_9_hesitation_gets_agreement_and_a_question(live_bot, language):
+    turns = converse(live_bot.rest_url, HESITATION[language])
+    assert [(r.get("custom") or {}).get("intent") for r in turns[1].replies] == ["hesitate"], turns[1].replies
+    assert rules.hesitation_answered(turns) == []
+
+
 @pytest.mark.parametrize("key", list(CONVERSATIONS))
 def test_rule_6_an_upset_customer_gets_an_apology_and_a_next_step(transcripts, key):
     last = transcripts[key][-1]

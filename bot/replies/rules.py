@@ -39,7 +39,6 @@ APOLOGY = re.compile(r"sorry|apolog|извин|прост|сожале|vabandu|k
 NEXT_STEP = re.compile(r"colleague|agent|коллег|специалист|kolleeg|teenindaja", re.IGNORECASE)
 THANKS = re.compile(r"thank|спасибо|благодар|aitäh|tänan|täname", re.IGNORECASE)
 BOT_WORD = re.compile(r"\b(bot|virtual|assistant)|бот|виртуальн|ассистент|помощни|robot|virtuaal|assistent", re.IGNORECASE)
-OFFER = re.compile(r"[?!]\s*$")
 
 
 def name_used_naturally(turns: Sequence[Turn], name: str) -> List[str]:
@@ -90,10 +89,19 @@ def no_repeated_wording(turns: Sequence[Turn]) -> List[str]:
     return problems
 
 
-def ends_on_a_positive_note(turns: Sequence[Turn]) -> List[str]:
-    """Rule 5: an answer ends by offering more help (a question or an exclamation closes it)."""
+def ends_on_a_positive_note(turns: Sequence[Turn], closings: Sequence[str]) -> List[str]:
+    """Rule 5: an answer ends on a positive note or an offer of more help: its last paragraph is one of
+    `closings` (the `answer_follow_up` phrases)."""
+    closing_set = {c.strip() for c in closings}
     return [f"the answer does not end with an offer of more help: {r.get('text')[-80:]!r}"
-            for t in turns for r in t.replies if _kind(r) == "answer" and not OFFER.search(r.get("text") or "")]
+            for t in turns for r in t.replies
+            if _kind(r) == "answer" and (r.get("text") or "").rsplit("\n\n", 1)[-1].strip() not in closing_set]
+
+
+def hesitation_answered(turns: Sequence[Turn]) -> List[str]:
+    """Rule 9: a hesitating customer gets agreement and a question about what is missing."""
+    return [f"no question back to a hesitating customer: {r.get('text')!r}" for t in turns for r in t.replies
+            if (r.get("custom") or {}).get("intent") == "hesitate" and "?" not in (r.get("text") or "")]
 
 
 def unhappy_customer_answered(turns: Sequence[Turn]) -> List[str]:
