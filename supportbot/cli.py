@@ -47,16 +47,14 @@ def _ask_lines(args: argparse.Namespace) -> Iterable[dict]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from supportbot.stack import Stack, ensure_index, ensure_model, free_port, send
+    from supportbot.stack import Stack, private_settings, send
 
     lines = list(_ask_lines(args))
     settings = Settings().with_overrides(args.knowledge)
     url = args.url
     stack = None
     if not url:
-        settings = settings.with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port())
-        print(ensure_index(settings), file=sys.stderr)
-        ensure_model(settings)
+        settings = private_settings(settings)
         stack = Stack(settings, quiet=not args.verbose).start()
         url = settings.rest_url
     try:

@@ -8,9 +8,9 @@ import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
-from supportbot.settings import PROJECT_ROOT, Settings
+from supportbot.settings import PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "tests" / "data"
 LANGUAGES = ("et", "ru", "en")
@@ -106,13 +106,9 @@ def report_markdown(table: Dict[str, Dict[str, Dict[str, float]]]) -> str:
 
 def main(args) -> int:
     from supportbot import evaluation
-    from supportbot.stack import Stack, ensure_index, ensure_model, free_port
+    from supportbot.stack import Stack, private_settings, scratch_database
 
-    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
-                                         database_url=f"sqlite:///{PROJECT_ROOT / 'var' / 'bench' / 'handoff-eval.db'}")
-    Path(settings.database_url[len("sqlite:///"):]).unlink(missing_ok=True)
-    ensure_index(settings)
-    ensure_model(settings)
+    settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "handoff-eval.db"))
     with Stack(settings, quiet=True):
         table = figures(measure(settings.rest_url, evaluation_sets()))
     body = report_markdown(table)

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from supportbot.settings import PROJECT_ROOT, Settings
-from supportbot.stack import Stack, _wait_http, ensure_index, ensure_model, free_port, send
+from supportbot.settings import PROJECT_ROOT
+from supportbot.stack import Stack, _wait_http, free_port, private_settings, scratch_database, send
 
 RASA_INIT_DIR = PROJECT_ROOT / "var" / "bench" / "rasa-init"
 ROUNDS = 100
@@ -48,11 +48,7 @@ def rasa_init_bot() -> Path:
 def bench_latency(args, report: Dict[str, str]) -> None:
     rows = [json.loads(line) for line in open(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl", encoding="utf-8")]
     faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
-    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
-                                         database_url=f"sqlite:///{PROJECT_ROOT / 'var' / 'bench' / 'latency.db'}")
-    Path(settings.database_url[len("sqlite:///"):]).unlink(missing_ok=True)
-    ensure_index(settings)
-    ensure_model(settings)
+    settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "latency.db"))
     with Stack(settings, quiet=True):
         ours = measure(settings.rest_url, faq_texts)
     print(f"this bot: {ours}", flush=True)

@@ -73,6 +73,22 @@ def ensure_index(settings: Settings) -> str:
         return build_index(kb, encoder, settings.index_dir).summary()
 
 
+def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:
+    """Settings for a bot of its own (tests, benchmarks, `supportbot ask`): free ports, index and model ready."""
+    settings = (base or Settings()).with_overrides(
+        rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(), **overrides)
+    ensure_index(settings)
+    ensure_model(settings)
+    return settings
+
+
+def scratch_database(path: Path) -> str:
+    """A SQLite database that starts empty."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
 def _wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:

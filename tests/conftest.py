@@ -116,13 +116,8 @@ def store(database_url):
 @pytest.fixture(scope="session")
 def live_bot(tmp_path_factory):
     """The whole stack (action server, Rasa server, gateway) on free ports and a fresh database; its Settings."""
-    from supportbot.settings import Settings
-    from supportbot.stack import Stack, ensure_index, ensure_model, free_port
+    from supportbot.stack import Stack, private_settings, scratch_database
 
-    database = tmp_path_factory.mktemp("live-db") / "supportbot.db"
-    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
-                                         database_url=f"sqlite:///{database}")
-    ensure_index(settings)
-    ensure_model(settings)
+    settings = private_settings(database_url=scratch_database(tmp_path_factory.mktemp("live-db") / "supportbot.db"))
     with Stack(settings, quiet=True) as stack:
         yield stack.settings

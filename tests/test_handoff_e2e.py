@@ -4,7 +4,6 @@ returns the conversation the bot answers again."""
 from __future__ import annotations
 
 import json
-import re
 import urllib.request
 
 import pytest

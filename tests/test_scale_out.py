@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from supportbot.settings import Settings
-from supportbot.stack import Stack, ensure_index, ensure_model, free_port, send
+from supportbot.stack import Stack, private_settings, send
 
 pytestmark = pytest.mark.slow
 
@@ -55,10 +54,7 @@ def redis_lock_events():
 
 def test_two_rasa_servers_share_postgresql_and_lock_in_redis(postgres_url, redis_lock_events):
     database_url = postgres_url
-    settings = Settings().with_overrides(rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
-                                         database_url=database_url, redis_url=REDIS_URL, rasa_workers=2)
-    ensure_index(settings)
-    ensure_model(settings)
+    settings = private_settings(database_url=database_url, redis_url=REDIS_URL, rasa_workers=2)
     customer = f"scale-{uuid.uuid4().hex[:8]}"
     with Stack(settings, quiet=True) as stack:
         assert len(stack.rasa_urls) == 2

@@ -6,14 +6,14 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+from typing import Any, Awaitable, Callable, Dict, Optional, Set
 
 from aiohttp import WSMsgType, web
 
 from handoff.canned import CannedReplies
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter
-from handoff.store import AgentView, ConversationView, HandoffStore, NotFound, as_utc, iso
+from handoff.store import AgentView, ConversationView, HandoffStore, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ class Console:
         waiting_since = handoff.requested_at if handoff and conversation.state in ("waiting", "agent") else None
         waited = None
         if waiting_since:
-            waited = int((datetime.now(timezone.utc) - as_utc(datetime.strptime(waiting_since, "%Y-%m-%dT%H:%M:%SZ"))).total_seconds())
+            since = datetime.fromisoformat(waiting_since.replace("Z", "+00:00"))
+            waited = int((datetime.now(timezone.utc) - since).total_seconds())
         return {
             "id": conversation.id, "state": conversation.state, "channel": conversation.channel,
             "customer_name": conversation.customer_name, "language": conversation.language,
