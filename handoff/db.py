@@ -26,6 +26,8 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     # WAL lets the Rasa server, the gateway and the console read while one of them writes
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # in WAL mode NORMAL loses no committed data on a crash of the process, and spares an fsync per commit
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -76,9 +76,11 @@ class ConversationRouter:
         handoff: Optional[Dict[str, Any]] = None
         for reply in replies:
             custom = reply.get("custom") or {}
-            if custom.get("language") or custom.get("customer_name") or custom.get("register"):
-                await self._db(self.store.note_customer, conversation.id, custom.get("customer_name"),
-                               custom.get("language"), custom.get("register"))
+            learned = (custom.get("customer_name"), custom.get("language"), custom.get("register"))
+            known = (conversation.customer_name, conversation.language, conversation.register)
+            if any(new and new != old for new, old in zip(learned, known)):
+                await self._db(self.store.note_customer, conversation.id, *learned)
+                conversation = await self._db(self.store.get, conversation.id)
             payload = {"buttons": reply.get("buttons") or [], "custom": custom}
             recorded.append(await self._db(self.store.add_message, conversation.id, "bot", reply.get("text") or "", None, payload))
             if custom.get("kind") == "handoff" and handoff is None:

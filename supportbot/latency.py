@@ -49,9 +49,10 @@ def bench_latency(args, report: Dict[str, str]) -> None:
     rows = [json.loads(line) for line in open(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl", encoding="utf-8")]
     faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
     settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "latency.db"))
-    with Stack(settings, quiet=True):
+    with Stack(settings, quiet=True) as stack:
         ours = measure(settings.rest_url, faq_texts)
-    print(f"this bot: {ours}", flush=True)
+        rasa_only = measure(stack.rasa_urls[0], faq_texts)
+    print(f"this bot: {ours}; its Rasa server alone: {rasa_only}", flush=True)
 
     model = rasa_init_bot()
     port = free_port()
@@ -69,10 +70,14 @@ def bench_latency(args, report: Dict[str, str]) -> None:
     print(f"rasa init bot: {theirs}", flush=True)
     report["latency"] = (
         "| bot | p50 | p95 | messages/s (one client, sequential) |\n|---|---|---|---|\n"
-        f"| this bot, FAQ questions from the cross-lingual test split (NLU + policies + action + retrieval) | "
+        f"| this bot through the gateway, FAQ questions from the cross-lingual test split (ownership check and "
+        f"transcript in the database, NLU + policies + action with sentiment and retrieval) | "
         f"{ours['p50']:.1f} ms | {ours['p95']:.1f} ms | {ours['per_second']:.1f} |\n"
+        f"| the same questions straight to its Rasa server (no gateway) | "
+        f"{rasa_only['p50']:.1f} ms | {rasa_only['p95']:.1f} ms | {rasa_only['per_second']:.1f} |\n"
         f"| `rasa init` default bot (DIET + TED), its own smalltalk | {theirs['p50']:.1f} ms | {theirs['p95']:.1f} ms | "
         f"{theirs['per_second']:.1f} |\n\n"
-        f"Ratio of p50: this bot takes {ours['p50'] / theirs['p50']:.2f}× the time of the `rasa init` bot. "
+        f"Ratio of p50: this bot takes {ours['p50'] / theirs['p50']:.2f}× the time of the `rasa init` bot; the "
+        f"gateway adds {ours['p50'] - rasa_only['p50']:.0f} ms to its Rasa server's p50. "
         f"{ROUNDS} requests each after 5 warm-up requests, measured one after the other in one run."
     )
