@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from bot.replies.composer import ReplyComposer
 from handoff.bot_client import RasaBotClient
+from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
 from handoff.ownership import State, TransitionRefused
 from handoff.store import AgentView, ConversationView, HandoffStore, MessageView
@@ -38,8 +39,10 @@ class NotOwner(TransitionRefused):
 
 class ConversationRouter:
     def __init__(self, store: HandoffStore, bot: RasaBotClient, hours: Optional[BusinessHours] = None,
-                 composer: Optional[ReplyComposer] = None, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 composer: Optional[ReplyComposer] = None, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 locks: Optional[ConversationLocks] = None):
         self.clock = clock
+        self.locks = locks or ConversationLocks()
         self.store = store
         self.bot = bot
         self.hours = hours or BusinessHours.from_environment()
@@ -60,15 +63,17 @@ class ConversationRouter:
         """Handle one customer message; return the replies the customer gets now (none while a human owns it)."""
         conversation = await self._db(self.store.conversation, channel, customer_id)
         await self._db(self.store.add_message, conversation.id, "customer", text, conversation.customer_name)
-        state = State(conversation.state)
-        if state in (State.WAITING, State.AGENT):
-            return []
-        if state is State.CLOSED:
-            rating = parse_rating(text) if conversation.awaiting_rating else None
-            await self._db(self.store.resume_bot, conversation.id)
-            if rating is not None:
-                return [await self._rate(conversation, rating)]
-        return await self._ask_bot(conversation, text, metadata)
+        async with self.locks.hold(conversation.id):
+            conversation = await self._db(self.store.get, conversation.id)  # the previous message may have handed off
+            state = State(conversation.state)
+            if state in (State.WAITING, State.AGENT):
+                return []
+            if state is State.CLOSED:
+                rating = parse_rating(text) if conversation.awaiting_rating else None
+                await self._db(self.store.resume_bot, conversation.id)
+                if rating is not None:
+                    return [await self._rate(conversation, rating)]
+            return await self._ask_bot(conversation, text, metadata)
 
     async def _ask_bot(self, conversation: ConversationView, text: str, metadata: Optional[Dict[str, Any]]) -> List[MessageView]:
         replies = await self.bot.send(rasa_sender_id(conversation), text, {**(metadata or {}), "channel": conversation.channel})

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from handoff.bot_client import RasaBotClient
 from handoff.canned import CannedReplies
+from handoff.conversation_lock import ConversationLocks
 from handoff.console.app import console_app
 from handoff.hours import BusinessHours
 from handoff.router import ConversationRouter
@@ -27,7 +28,8 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
               hours: Optional[BusinessHours] = None, rasa_urls: Optional[List[str]] = None) -> web.Application:
     store = store or HandoffStore.open(settings.database_url)
     bot = bot or RasaBotClient(rasa_urls or [settings.rasa_webhook_url])
-    router = ConversationRouter(store, bot, hours or BusinessHours.from_environment())
+    router = ConversationRouter(store, bot, hours or BusinessHours.from_environment(),
+                                locks=ConversationLocks(settings.redis_url))
     app = console_app(router, CannedReplies(settings.knowledge_dir), secure_cookies=settings.secure_cookies)
     app.add_routes(rest_routes(router))
 
@@ -49,6 +51,7 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
         yield
         task.cancel()
         await bot.close()
+        await router.locks.close()
 
     app.cleanup_ctx.append(background)
     return app

@@ -151,3 +151,57 @@ async def test_the_queue_message_keeps_the_customers_register(store):
     informal = [v.format(minutes=4) for v in load_phrases()["queue_next"]["ru"]["informal"]]
     assert replies[-1].text in informal
     assert store.find("rest", "ivan").register == "informal"
+
+
+class SlowBot(FakeBot):
+    """Records how many messages of one conversation it handles at the same time."""
+
+    def __init__(self):
+        super().__init__()
+        self.busy = 0
+        self.most_at_once = 0
+
+    async def send(self, sender_id, text, metadata=None):
+        import asyncio
+
+        self.busy += 1
+        self.most_at_once = max(self.most_at_once, self.busy)
+        await asyncio.sleep(0.05)
+        self.busy -= 1
+        return await super().send(sender_id, text, metadata)
+
+
+async def test_a_conversations_messages_reach_the_bot_one_at_a_time(store):
+    import asyncio
+
+    bot = SlowBot()
+    router = ConversationRouter(store, bot, BusinessHours.parse("always"))
+    await router.receive("rest", "anna", "hello")
+    await asyncio.gather(*(router.receive("rest", "anna", f"question {i}") for i in range(5)))
+    assert bot.most_at_once == 1 and len(bot.calls) == 6
+
+
+async def test_after_a_handoff_the_waiting_messages_do_not_reach_the_bot(store):
+    import asyncio
+
+    bot = SlowBot()
+    router = ConversationRouter(store, bot, BusinessHours.parse("always"))
+    await asyncio.gather(router.receive("rest", "anna", "I want a human"),
+                         *(router.receive("rest", "anna", f"question {i}") for i in range(3)))
+    assert store.find("rest", "anna").state == "waiting"
+    assert bot.calls[-1] == "I want a human", "the bot was asked after it handed off"
+
+
+async def test_the_redis_lock_serialises_across_gateways(store):
+    import asyncio
+
+    from handoff.conversation_lock import ConversationLocks
+
+    url = "redis://127.0.0.1:6379/5"
+    bot = SlowBot()
+    routers = [ConversationRouter(store, bot, BusinessHours.parse("always"), locks=ConversationLocks(url)) for _ in range(2)]
+    await routers[0].receive("rest", "anna", "hello")
+    await asyncio.gather(*(routers[i % 2].receive("rest", "anna", f"question {i}") for i in range(6)))
+    assert bot.most_at_once == 1 and len(bot.calls) == 7
+    for router in routers:
+        await router.locks.close()
