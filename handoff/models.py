@@ -92,3 +92,15 @@ class LiveEvent(Base):
     kind = Column(String(24), nullable=False)  # message, state, typing
     payload = Column(JSON, nullable=False, default=dict)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+
+
+class AnswerFeedback(Base):
+    """The customer's "was this helpful?" on one bot answer: the statistics per knowledge entry."""
+
+    __tablename__ = "answer_feedback"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True)
+    message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, unique=True)
+    faq_id = Column(String(200), index=True)
+    helpful = Column(Boolean, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -13,8 +13,10 @@ from bot.replies.composer import ReplyComposer
 from handoff.bot_client import RasaBotClient
 from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
+from handoff.limits import MessageLimits
 from handoff.ownership import State, TransitionRefused
-from handoff.store import AgentView, ConversationView, HandoffStore, MessageView
+from handoff.store import AgentView, ConversationView, HandoffStore, MessageView, NotFound
+from knowledge.text import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,9 @@ class NotOwner(TransitionRefused):
 class ConversationRouter:
     def __init__(self, store: HandoffStore, bot: RasaBotClient, hours: Optional[BusinessHours] = None,
                  composer: Optional[ReplyComposer] = None, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 locks: Optional[ConversationLocks] = None):
+                 locks: Optional[ConversationLocks] = None, limits: Optional[MessageLimits] = None):
         self.clock = clock
+        self.limits = limits or MessageLimits.from_environment()
         self.locks = locks or ConversationLocks()
         self.store = store
         self.bot = bot
@@ -62,7 +65,19 @@ class ConversationRouter:
                       metadata: Optional[Dict[str, Any]] = None) -> List[MessageView]:
         """Handle one customer message; return the replies the customer gets now (none while a human owns it)."""
         conversation = await self._db(self.store.conversation, channel, customer_id)
+        if len(text) > self.limits.max_chars:
+            await self._db(self.store.add_message, conversation.id, "customer", text[:self.limits.max_chars] + "…",
+                           conversation.customer_name, {"cut_from_chars": len(text)})
+            return [await self._notice(conversation, "message_too_long", {"kind": "limit", "limit": "message_length"},
+                                       language=conversation.language or detect_language(text).code,
+                                       limit=self.limits.max_chars)]
+        recent = await self._recent_customer_messages(conversation.id)
         await self._db(self.store.add_message, conversation.id, "customer", text, conversation.customer_name)
+        if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
+            if recent > self.limits.messages_per_window:
+                return []  # told once per flood; the messages are kept for the agents
+            return [await self._notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
+                                       seconds=int(self.limits.window.total_seconds()))]
         async with self.locks.hold(conversation.id):
             conversation = await self._db(self.store.get, conversation.id)  # the previous message may have handed off
             state = State(conversation.state)
@@ -74,6 +89,48 @@ class ConversationRouter:
                 if rating is not None:
                     return [await self._rate(conversation, rating)]
             return await self._ask_bot(conversation, text, metadata)
+
+    async def _recent_customer_messages(self, conversation_id: int) -> int:
+        if not self.limits.messages_per_window:
+            return 0
+        since = datetime.now(timezone.utc) - self.limits.window  # real time: stored messages carry real time
+        return await self._db(self.store.customer_messages_since, conversation_id, since)
+
+    async def feedback(self, channel: str, customer_id: str, message_id: int, helpful: bool) -> List[MessageView]:
+        """The customer's "was this helpful?" on one of the bot's answers: kept for the statistics; "no" on the
+        latest answer counts as "that didn't help" for the bot (other entries, then a colleague)."""
+        conversation = await self._db(self.store.find, channel, customer_id)
+        if conversation is None:
+            raise NotFound(f"no conversation of {customer_id!r} on {channel}")
+        message = await self._db(self.store.message, message_id)
+        custom = message.payload.get("custom") or {}
+        if message.conversation_id != conversation.id or message.role != "bot" or custom.get("kind") != "answer":
+            raise ValueError("only the bot's answers in this conversation can be rated")
+        faq_id = custom.get("faq_id")
+        if not await self._db(self.store.record_feedback, conversation.id, message_id, faq_id, helpful):
+            return []
+        verdict = "helpful" if helpful else "not helpful"
+        await self._db(self.store.add_message, conversation.id, "system", f"The customer found the answer ({faq_id}) {verdict}",
+                       None, {"feedback": {"message_id": message_id, "faq_id": faq_id, "helpful": helpful}})
+        async with self.locks.hold(conversation.id):
+            conversation = await self._db(self.store.get, conversation.id)
+            if conversation.state != State.BOT.value:
+                return []
+            if helpful:
+                return [await self._notice(conversation, "feedback_thanks", {"kind": "feedback_thanks", "helpful": True})]
+            asked_since = await self._db(self.store.messages, conversation.id, message_id, ["customer"])
+            if asked_since:  # an older answer: the bot has moved on to another question
+                return [await self._notice(conversation, "feedback_noted", {"kind": "feedback_thanks", "helpful": False})]
+            return await self._ask_bot(conversation, "/didnt_help", {"feedback": {"message_id": message_id, "faq_id": faq_id}})
+
+    async def _notice(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
+                      language: Optional[str] = None, **fields: Any) -> MessageView:
+        """A message of the router's own (not the bot's), stored and returned for the channel to send now."""
+        used = await self._used_phrases(conversation.id)
+        reply = self.composer.compose(key, language or conversation.language or "en", used, register=conversation.register,
+                                      **fields)
+        return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
+                              {"custom": custom, "phrase_id": reply.phrase_id})
 
     async def _ask_bot(self, conversation: ConversationView, text: str, metadata: Optional[Dict[str, Any]]) -> List[MessageView]:
         replies = await self.bot.send(rasa_sender_id(conversation), text, {**(metadata or {}), "channel": conversation.channel})

@@ -210,6 +210,41 @@ class HandoffStore:
         with self.session() as s:
             return [_message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
 
+    def message(self, message_id: int) -> MessageView:
+        with self.session() as s:
+            row = s.get(m.Message, message_id)
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            return _message_view(row)
+
+    def customer_messages_since(self, conversation_id: int, since: datetime) -> int:
+        query = select(func.count()).select_from(m.Message).where(
+            m.Message.conversation_id == conversation_id, m.Message.role == "customer", m.Message.created_at >= since)
+        with self.session() as s:
+            return s.execute(query).scalar()
+
+    # answer feedback
+
+    def record_feedback(self, conversation_id: int, message_id: int, faq_id: Optional[str], helpful: bool) -> bool:
+        """The customer's verdict on one answer; False when that answer was already rated (the first verdict stays)."""
+        try:
+            with self.session() as s, s.begin():
+                s.add(m.AnswerFeedback(conversation_id=conversation_id, message_id=message_id, faq_id=faq_id, helpful=helpful))
+        except IntegrityError:
+            return False
+        return True
+
+    def feedback_by_entry(self) -> Dict[str, Dict[str, int]]:
+        """Per knowledge entry: how many customers found its answer helpful, and how many did not."""
+        query = (select(m.AnswerFeedback.faq_id, m.AnswerFeedback.helpful, func.count())
+                 .group_by(m.AnswerFeedback.faq_id, m.AnswerFeedback.helpful))
+        summary: Dict[str, Dict[str, int]] = {}
+        with self.session() as s:
+            for faq_id, helpful, count in s.execute(query):
+                counts = summary.setdefault(faq_id or "", {"helpful": 0, "not_helpful": 0})
+                counts["helpful" if helpful else "not_helpful"] += count
+        return summary
+
     # ownership
 
     def _change_state(self, s: Session, conversation_id: int, expected: Iterable[State], target: State, **values) -> m.Conversation:

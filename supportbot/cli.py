@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Iterable, List, Optional
@@ -54,6 +55,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     url = args.url
     stack = None
     if not url:
+        os.environ.setdefault("RATE_LIMIT", "off")  # a script feeding many turns is not a flood
         settings = private_settings(settings)
         stack = Stack(settings, quiet=not args.verbose).start()
         url = settings.rest_url

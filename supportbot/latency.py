@@ -3,6 +3,7 @@ bot of `rasa init` (DIET + TED) on the same machine in the same run."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,7 @@ def rasa_init_bot() -> Path:
 def bench_latency(args, report: Dict[str, str]) -> None:
     rows = [json.loads(line) for line in open(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl", encoding="utf-8")]
     faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
+    os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark sends as fast as it can on purpose
     settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "latency.db"))
     with Stack(settings, quiet=True) as stack:
         ours = measure(settings.rest_url, faq_texts)

@@ -7,8 +7,10 @@ import pytest
 from fake_bot import FakeBot
 
 from handoff.hours import BusinessHours
+from handoff.limits import MessageLimits
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter, parse_rating
+from handoff.store import NotFound
 
 
 @pytest.fixture
@@ -205,3 +207,67 @@ async def test_the_redis_lock_serialises_across_gateways(store):
     assert bot.most_at_once == 1 and len(bot.calls) == 7
     for router in routers:
         await router.locks.close()
+
+
+async def test_a_too_long_message_gets_a_polite_reply_and_its_beginning_is_kept(store, bot):
+    router = ConversationRouter(store, bot, BusinessHours.parse("always"), limits=MessageLimits(max_chars=50))
+    replies = await router.receive("webchat", "long-1", "Mul ei tööta internet, " + "palun aidake " * 20)
+    assert bot.calls == [], "the bot was asked about a message it cannot read whole"
+    assert [r.payload["custom"] for r in replies] == [{"kind": "limit", "limit": "message_length"}]
+    assert "50" in replies[0].text and "tähemärki" in replies[0].text  # in the customer's language
+    kept = store.messages(store.find("webchat", "long-1").id, roles=("customer",))
+    assert len(kept[0].text) == 51 and kept[0].payload["cut_from_chars"] > 50
+
+
+async def test_a_flood_is_answered_once_and_every_message_is_kept(store, bot):
+    router = ConversationRouter(store, bot, BusinessHours.parse("always"), limits=MessageLimits.parse_rate("3/60"))
+    kinds = []
+    for n in range(6):
+        replies = await router.receive("rest", "flood", f"question {n}")
+        kinds.append([r.payload["custom"].get("kind") for r in replies])
+    assert kinds == [["answer"], ["answer"], ["answer"], ["limit"], [], []]
+    assert len(bot.calls) == 3
+    conversation = store.find("rest", "flood")
+    assert len(store.messages(conversation.id, roles=("customer",))) == 6
+    other = await router.receive("rest", "someone-else", "question")
+    assert [r.payload["custom"]["kind"] for r in other] == ["answer"], "the limit is per customer"
+
+
+def test_rate_limit_settings_are_checked():
+    assert MessageLimits.parse_rate("off").messages_per_window == 0
+    assert MessageLimits.parse_rate("5/10").window.total_seconds() == 10
+    with pytest.raises(ValueError, match="20/60"):
+        MessageLimits.parse_rate("fast")
+
+
+async def test_feedback_on_answers_feeds_the_bot_and_the_statistics(router, bot, store):
+    first = (await router.receive("webchat", "fb", "how do I pay?"))[0]
+    thanks = await router.feedback("webchat", "fb", first.id, True)
+    assert [m.payload["custom"]["kind"] for m in thanks] == ["feedback_thanks"]
+    assert await router.feedback("webchat", "fb", first.id, False) == [], "an answer is rated once"
+    second = (await router.receive("webchat", "fb", "and by card?"))[0]
+    asked = len(bot.calls)
+    await router.feedback("webchat", "fb", second.id, False)
+    assert bot.calls[asked:] == ["/didnt_help"], "'not helpful' on the latest answer goes to the bot"
+    third = (await router.receive("webchat", "fb", "roaming?"))[0]
+    await router.receive("webchat", "fb", "and abroad?")
+    asked = len(bot.calls)
+    noted = await router.feedback("webchat", "fb", third.id, False)
+    assert len(bot.calls) == asked and [m.payload["custom"]["kind"] for m in noted] == ["feedback_thanks"]
+    assert store.feedback_by_entry() == {"": {"helpful": 1, "not_helpful": 2}}
+    system = [m.text for m in store.messages(store.find("webchat", "fb").id, roles=("system",))]
+    assert len(system) == 3 and "not helpful" in system[-1], "the agents see the feedback in the transcript"
+
+
+async def test_only_the_bots_answers_of_the_conversation_can_be_rated(router, store):
+    await router.receive("webchat", "fb-a", "how do I pay?")
+    answer_b = (await router.receive("webchat", "fb-b", "how do I pay?"))[0]
+    customer_message = store.messages(store.find("webchat", "fb-a").id, roles=("customer",))[0]
+    with pytest.raises(ValueError):
+        await router.feedback("webchat", "fb-a", answer_b.id, True)
+    with pytest.raises(ValueError):
+        await router.feedback("webchat", "fb-a", customer_message.id, True)
+    with pytest.raises(NotFound):
+        await router.feedback("webchat", "fb-a", 10 ** 9, True)
+    with pytest.raises(NotFound):
+        await router.feedback("webchat", "nobody", answer_b.id, True)

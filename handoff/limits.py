@@ -1,0 +1,34 @@
+"""What one customer may send: the longest message, and how many messages in a window before the bot stops
+answering for a while. Counted in the database, so several gateways share one count."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+DEFAULT_MAX_CHARS = 4000
+DEFAULT_RATE = "20/60"
+RATE_FORMAT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class MessageLimits:
+    max_chars: int = DEFAULT_MAX_CHARS
+    messages_per_window: int = 20  # 0: no rate limit
+    window: timedelta = timedelta(seconds=60)
+
+    @classmethod
+    def parse_rate(cls, rate: str, max_chars: int = DEFAULT_MAX_CHARS) -> "MessageLimits":
+        """'20/60' is 20 messages per 60 seconds; 'off' or '0' turns the rate limit off."""
+        if rate.strip().lower() in ("off", "0", "none"):
+            return cls(max_chars=max_chars, messages_per_window=0)
+        match = RATE_FORMAT.match(rate)
+        if not match or int(match.group(2)) == 0:
+            raise ValueError(f"RATE_LIMIT must look like '20/60' (messages/seconds) or 'off', not {rate!r}")
+        return cls(max_chars=max_chars, messages_per_window=int(match.group(1)), window=timedelta(seconds=int(match.group(2))))
+
+    @classmethod
+    def from_environment(cls) -> "MessageLimits":
+        max_chars = int(os.environ.get("MAX_MESSAGE_CHARS") or DEFAULT_MAX_CHARS)
+        return cls.parse_rate(os.environ.get("RATE_LIMIT") or DEFAULT_RATE, max_chars)
