@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from datetime import date
 from typing import Dict, List, Optional, Tuple, Union
 
 import yaml
 
-from knowledge.model import LANGUAGES, Entry, KnowledgeBase
+from knowledge.model import LANGUAGES, Entry, KnowledgeBase, News
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 KNOWLEDGE_SUFFIXES = (".yml", ".yaml")
@@ -42,22 +43,30 @@ def load_knowledge(directory: Union[str, Path, None] = None) -> KnowledgeBase:
     files = knowledge_files(root)
     problems: List[Tuple[str, int, str]] = []
     entries: List[Entry] = []
+    news: List[News] = []
     first_seen: Dict[str, Tuple[str, int]] = {}
     if not files:
         problems.append((str(root), 0, "no knowledge files (*.yml) found"))
     for path in files:
-        for entry in _load_file(path, problems):
-            if entry.id in first_seen:
-                other_file, other_line = first_seen[entry.id]
+        file_entries, file_news = _load_file(path, problems)
+        for item in [*file_entries, *file_news]:
+            if item.id in first_seen:
+                other_file, other_line = first_seen[item.id]
                 problems.append(
-                    (entry.source, entry.line, f"duplicate id '{entry.id}' (first defined at {other_file}:{other_line})")
+                    (item.source, item.line, f"duplicate id '{item.id}' (first defined at {other_file}:{other_line})")
                 )
                 continue
-            first_seen[entry.id] = (entry.source, entry.line)
-            entries.append(entry)
+            first_seen[item.id] = (item.source, item.line)
+            (entries if isinstance(item, Entry) else news).append(item)
+    known = {e.id for e in entries} | {e.topic for e in entries}
+    for item in news:
+        for subject in item.about:
+            if subject not in known:
+                problems.append((item.source, item.line,
+                                 f"news '{item.id}' is about '{subject}', which is neither an entry id nor a topic"))
     if problems:
         raise KnowledgeError(problems)
-    return KnowledgeBase(directory=str(root), entries=entries)
+    return KnowledgeBase(directory=str(root), entries=entries, news=news)
 
 
 def _line(node: Optional[yaml.Node]) -> int:
@@ -71,13 +80,13 @@ def _mapping_get(node: yaml.MappingNode, key: str) -> Optional[yaml.Node]:
     return None
 
 
-def _load_file(path: Path, problems: List[Tuple[str, int, str]]) -> List[Entry]:
+def _load_file(path: Path, problems: List[Tuple[str, int, str]]) -> Tuple[List[Entry], List[News]]:
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         problems.append((source, 0, f"not UTF-8 text: {error}"))
-        return []
+        return [], []
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -85,28 +94,92 @@ def _load_file(path: Path, problems: List[Tuple[str, int, str]]) -> List[Entry]:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         problems.append((source, line, f"invalid YAML: {getattr(error, 'problem', None) or error}"))
-        return []
+        return [], []
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         problems.append((source, 1, "expected a mapping with 'topic' and 'entries'"))
-        return []
-    unknown = set(data) - {"topic", "entries"}
+        return [], []
+    unknown = set(data) - {"topic", "entries", "news"}
     for key in sorted(unknown):
         problems.append((source, _line(_mapping_get(root, key)), f"unknown key '{key}'"))
     topic = data.get("topic")
     if not isinstance(topic, str) or not topic.strip():
         problems.append((source, _line(_mapping_get(root, "topic")) or 1, "missing 'topic' (a non-empty string)"))
         topic = path.stem
+    news = _load_news(data, root, source, problems)
     entries_node = _mapping_get(root, "entries")
     raw_entries = data.get("entries")
+    if "news" in data and "entries" not in data:
+        return [], news
     if not isinstance(raw_entries, list) or not isinstance(entries_node, yaml.SequenceNode):
         problems.append((source, _line(entries_node) or 1, "missing 'entries' (a list)"))
-        return []
+        return [], news
     entries = []
     for raw, node in zip(raw_entries, entries_node.value):
         entry = _parse_entry(raw, node, topic, source, problems)
         if entry is not None:
             entries.append(entry)
-    return entries
+    return entries, news
+
+
+def _load_news(data: dict, root: yaml.MappingNode, source: str, problems) -> List[News]:
+    if "news" not in data:
+        return []
+    news_node = _mapping_get(root, "news")
+    if not isinstance(data["news"], list) or not isinstance(news_node, yaml.SequenceNode):
+        problems.append((source, _line(news_node) or 1, "'news' must be a list"))
+        return []
+    found = []
+    for raw, node in zip(data["news"], news_node.value):
+        item = _parse_news(raw, node, source, problems)
+        if item is not None:
+            found.append(item)
+    return found
+
+
+def _parse_news(raw, node, source: str, problems) -> Optional[News]:
+    line = _line(node)
+    if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):
+        problems.append((source, line, "a news item must be a mapping with 'id', 'about' and 'text'"))
+        return None
+    count_before = len(problems)
+
+    def report(key: Optional[str], message: str, child: Optional[yaml.Node] = None) -> None:
+        where = child if child is not None else (_mapping_get(node, key) if key else None)
+        problems.append((source, _line(where) or line, message))
+
+    for key in sorted(set(raw) - {"id", "about", "text", "until"}):
+        report(key, f"unknown key '{key}'")
+    news_id = raw.get("id")
+    if not isinstance(news_id, str) or not ID_PATTERN.match(news_id):
+        report("id", f"news needs an 'id' of lower-case letters, digits, '-', '_' or '.' (got {news_id!r})")
+        news_id = None
+    label = f"news '{news_id}'" if news_id else "news"
+    about = raw.get("about")
+    if isinstance(about, str):
+        about = [about]
+    if not isinstance(about, list) or not about or not all(isinstance(a, str) and a.strip() for a in about):
+        report("about", f"{label}: 'about' must list the entry ids or topics it fits")
+        about = []
+    text: Dict[str, str] = {}
+    raw_text, text_node = raw.get("text"), _mapping_get(node, "text")
+    if not isinstance(raw_text, dict) or not raw_text:
+        report("text", f"{label} has no text: give 'text' with at least one of {', '.join(LANGUAGES)}")
+    else:
+        for language, value in raw_text.items():
+            child = _mapping_get(text_node, str(language)) if isinstance(text_node, yaml.MappingNode) else None
+            if language not in LANGUAGES:
+                report(None, f"{label}: unknown language code '{language}' (use one of {', '.join(LANGUAGES)})", child)
+            elif not isinstance(value, str) or not value.strip():
+                report(None, f"{label}: text.{language} must be non-empty text", child)
+            else:
+                text[language] = " ".join(value.split())
+    until = raw.get("until")
+    if until is not None and not isinstance(until, date):
+        report("until", f"{label}: 'until' must be a date like 2027-03-31")
+        until = None
+    if len(problems) > count_before or news_id is None:
+        return None
+    return News(id=news_id, about=tuple(a.strip() for a in about), text=text, until=until, source=source, line=line)
 
 
 def _parse_entry(raw, node, topic: str, source: str, problems) -> Optional[Entry]:

@@ -89,10 +89,35 @@ def test_button_choice_answers_that_entry(knowledge_client, language):
     messages, _, slots = run(AnswerFaq(), tracker)
     assert len(messages) == 1
     assert messages[0]["text"].startswith(knowledge_client.entry("wifi-password").answer[language] + "\n\n")
-    assert messages[0]["custom"] == {"kind": "answer", "faq_id": "wifi-password", "score": 1.0, "language": language}
+    assert messages[0]["custom"] == {"kind": "answer", "faq_id": "wifi-password", "score": 1.0, "language": language,
+                                     "news_id": "news-mesh"}
     assert slots["language"] == language
     assert slots["last_faq_id"] == "wifi-password"
     assert slots["offered_faq_ids"] == []
+
+
+def choose(entry_id, language, used=()):
+    return make_tracker(f'/faq{{"faq_id":"{entry_id}"}}', "faq", slots={"language": language, "used_phrases": list(used)},
+                        entities=[{"entity": "faq_id", "value": entry_id}])
+
+
+@pytest.mark.parametrize("language", ["et", "en"])
+def test_news_about_the_answered_entry_is_mentioned_once_per_conversation(knowledge_client, language):
+    news = "Meie Wi-Fi mesh-komplekt katab kogu kodu." if language == "et" else "Our Wi-Fi mesh kit covers the whole home."
+    messages, _, slots = run(AnswerFaq(), choose("wifi-password", language))
+    answer, mention, follow_up = messages[0]["text"].split("\n\n")
+    assert answer == knowledge_client.entry("wifi-password").answer[language]
+    assert mention.endswith(news) and mention != news, "the news comes with an introduction"
+    assert follow_up == phrase("answer_follow_up", language), "the answer still ends with an offer of more help"
+    again, _, _ = run(AnswerFaq(), choose("wifi-password", language, slots["used_phrases"]))
+    assert news not in again[0]["text"] and "news_id" not in again[0]["custom"]
+
+
+def test_news_in_another_language_falls_back_and_expired_news_is_never_mentioned(knowledge_client):
+    messages, _, _ = run(AnswerFaq(), choose("wifi-password", "ru"))
+    assert "Our Wi-Fi mesh kit" in messages[0]["text"]  # the item has no Russian text
+    messages, _, _ = run(AnswerFaq(), choose("internet-outage", "en"))  # the topic's only news item has expired
+    assert "Old news" not in messages[0]["text"] and "news_id" not in messages[0]["custom"]
 
 
 def test_button_none_of_these_hands_off_low_confidence(knowledge_client):
@@ -371,3 +396,17 @@ def test_every_hesitation_reply_asks_what_is_missing():
     for registers in PHRASES["hesitate"].values():
         for variant in {v for variants in registers.values() for v in variants}:
             assert "?" in variant, variant
+
+
+def test_rule_11_check_catches_a_second_mention_and_an_unrelated_one(small_kb_dir):
+    from bot.replies import rules
+    from knowledge.loader import load_knowledge
+
+    kb = load_knowledge(small_kb_dir)
+    mention = {"text": "Answer.\n\nGood to know: Our Wi-Fi mesh kit covers the whole home.",
+               "custom": {"kind": "answer", "faq_id": "wifi-password", "news_id": "news-mesh", "language": "en"}}
+    assert rules.news_mentioned_once([rules.Turn("wifi?", [mention])], kb) == []
+    assert rules.news_mentioned_once([rules.Turn("wifi?", [mention]), rules.Turn("again", [mention])], kb) == [
+        "news mentioned 2 times in one conversation"]
+    unrelated = {**mention, "custom": {**mention["custom"], "faq_id": "refund-policy"}}
+    assert rules.news_mentioned_once([rules.Turn("refund?", [unrelated])], kb) != []

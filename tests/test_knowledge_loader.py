@@ -340,3 +340,56 @@ def test_valid_files_in_subdirectories_load(tmp_path):
     entry = kb.get("good-entry")
     assert entry.source == str(sub / "a.yaml") and entry.line == 3
     assert entry.answer == {"en": "An answer."}
+
+
+# --- news items ---------------------------------------------------------------------------------
+
+
+def test_news_live_in_their_own_file_and_refer_to_entries_or_topics(tmp_path):
+    write(tmp_path, "misc.yml", GOOD_ENTRY)
+    write(tmp_path, "news.yml", """\
+        topic: news
+        news:
+          - id: news-one
+            about: good-entry
+            text:
+              en: Something new.
+          - id: news-two
+            about: [misc]
+            until: 2030-01-31
+            text:
+              et: Midagi uut.
+    """)
+    kb = load_knowledge(tmp_path)
+    assert kb.ids() == ["good-entry"], "news are not answers"
+    assert [(n.id, n.about, str(n.until)) for n in kb.news] == [("news-one", ("good-entry",), "None"),
+                                                              ("news-two", ("misc",), "2030-01-31")]
+    from datetime import date
+
+    assert kb.news_about(kb.get("good-entry"), today=date(2031, 1, 1)).id == "news-one"
+
+
+def test_broken_news_are_reported_with_file_and_line(tmp_path):
+    write(tmp_path, "misc.yml", GOOD_ENTRY)
+    path = write(tmp_path, "news.yml", """\
+        topic: news
+        news:
+          - id: news-unknown-subject
+            about: [no-such-entry]
+            text:
+              en: Something new.
+          - id: news-bad
+            about: [misc]
+            until: next week
+            text:
+              xx: Something.
+          - id: good-entry
+            about: [misc]
+            text:
+              en: Same id as an entry.
+    """)
+    problems, message = problems_of(tmp_path)
+    assert (str(path), 3, "news 'news-unknown-subject' is about 'no-such-entry', which is neither an entry id nor a topic") in problems
+    assert (str(path), 9, "news 'news-bad': 'until' must be a date like 2027-03-31") in problems
+    assert any(line == 11 and "unknown language code 'xx'" in text for _, line, text in problems)
+    assert any(line == 12 and "duplicate id 'good-entry'" in text for _, line, text in problems)

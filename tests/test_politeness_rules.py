@@ -7,7 +7,10 @@ import uuid
 import pytest
 
 from bot.replies import rules
+from supportbot.settings import PROJECT_ROOT
 from supportbot.stack import send
+
+DEMO_KNOWLEDGE = PROJECT_ROOT / "knowledge" / "demo"
 
 pytestmark = pytest.mark.slow
 
@@ -141,3 +144,13 @@ def test_rule_7_rudeness_is_not_mirrored(live_bot, language):
     turns = converse(live_bot.rest_url, [text])
     assert (turns[0].replies[0].get("custom") or {}).get("reason") == "rude", turns[0].replies
     assert rules.rudeness_not_mirrored(turns, insults) == []
+
+
+@pytest.mark.parametrize("key", list(CONVERSATIONS))
+def test_rule_11_a_new_feature_is_mentioned_once_after_a_related_answer(transcripts, key):
+    from knowledge.loader import load_knowledge
+
+    kb = load_knowledge(DEMO_KNOWLEDGE)
+    mentions = [r for t in transcripts[key] for r in t.replies if (r.get("custom") or {}).get("news_id")]
+    assert len(mentions) == 1, "the conversation asks about billing, Wi-Fi and roaming, which all have news"
+    assert rules.news_mentioned_once(transcripts[key], kb) == []

@@ -1,4 +1,4 @@
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -25,12 +25,30 @@ def faq_buttons(conv: Conversation, entry_ids: List[str]) -> List[Dict[str, str]
     return buttons
 
 
+NEWS_PHRASE = "news_intro"
+
+
+def news_paragraph(conv: Conversation, entry: Entry) -> Tuple[Optional[str], Optional[str]]:
+    """A new feature about this entry or its topic, at most once per conversation: (paragraph, news id)."""
+    if any(used.startswith(f"{NEWS_PHRASE}:") for used in conv.used):
+        return None, None
+    news = knowledge_client().news_about(entry)
+    if news is None:
+        return None, None
+    text, _ = news.text_in(conv.language)
+    return conv.phrase(NEWS_PHRASE, news=text).text, news.id
+
+
 def send_answer(conv: Conversation, entry: Entry, score: float) -> None:
-    """The entry's answer, closed by an offer of more help (never the same wording twice in a conversation)."""
+    """The entry's answer, then news about it if there is any, closed by an offer of more help (never the same
+    wording twice in a conversation)."""
     text, language = entry.answer_in(conv.language)
+    news, news_id = news_paragraph(conv, entry)
     follow_up = conv.phrase("answer_follow_up")
-    conv.say(f"{text}\n\n{follow_up.text}",
-             {"kind": "answer", "faq_id": entry.id, "score": round(float(score), 4), "language": language})
+    metadata = {"kind": "answer", "faq_id": entry.id, "score": round(float(score), 4), "language": language}
+    if news_id:
+        metadata["news_id"] = news_id
+    conv.say("\n\n".join(p for p in (text, news, follow_up.text) if p), metadata)
     conv.set("last_faq_id", entry.id)
 
 

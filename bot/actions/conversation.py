@@ -85,9 +85,9 @@ class Conversation:
                               "signals": list(found.signals)}
         return self._mood
 
-    def phrase(self, key: str, with_name: bool = False) -> Reply:
+    def phrase(self, key: str, with_name: bool = False, **fields: object) -> Reply:
         reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None,
-                                 register=self.register)
+                                 register=self.register, **fields)
         self.used = remember(self.used, reply)
         return reply
 

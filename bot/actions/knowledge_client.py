@@ -6,7 +6,7 @@ import os
 from typing import Optional, Tuple
 
 from knowledge.decision import Decision, decide
-from knowledge.model import Entry
+from knowledge.model import Entry, News
 from knowledge.retriever import LiveRetriever, RetrievalResult
 
 
@@ -26,6 +26,9 @@ class KnowledgeClient:
 
     def entry(self, entry_id: str) -> Optional[Entry]:
         return self._live.get().kb.get(entry_id)
+
+    def news_about(self, entry: Entry) -> Optional[News]:
+        return self._live.get().kb.news_about(entry)
 
 
 _client: Optional[KnowledgeClient] = None

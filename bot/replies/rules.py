@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from bot.replies.composer import FORMAL, INFORMAL, bot_name
 from bot.replies.register import detect_register
+
+if TYPE_CHECKING:
+    from knowledge.model import KnowledgeBase
 
 
 @dataclass
@@ -154,4 +157,19 @@ def admits_being_a_bot(turns: Sequence[Turn]) -> List[str]:
                 text = reply.get("text") or ""
                 if not BOT_WORD.search(text) or bot_name() not in text:
                     problems.append(f"does not say it is the bot {bot_name()}: {text!r}")
+    return problems
+
+
+def news_mentioned_once(turns: Sequence[Turn], kb: "KnowledgeBase") -> List[str]:
+    """Rule 11: a new feature is mentioned at most once per conversation, in its own words, after an answer it is about."""
+    mentions = [r for t in turns for r in t.replies if (r.get("custom") or {}).get("news_id")]
+    problems = [f"news mentioned {len(mentions)} times in one conversation"] if len(mentions) > 1 else []
+    news_by_id = {n.id: n for n in kb.news}
+    for reply in mentions:
+        custom = reply["custom"]
+        news, entry = news_by_id.get(custom["news_id"]), kb.get(custom.get("faq_id") or "")
+        if news is None or entry is None or not news.is_about(entry):
+            problems.append(f"news {custom['news_id']!r} is not about the answered entry {custom.get('faq_id')!r}")
+        elif news.text_in(custom.get("language") or "en")[0] not in (reply.get("text") or ""):
+            problems.append(f"news {news.id!r} is not in the reply: {reply.get('text')!r}")
     return problems
