@@ -54,6 +54,10 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
         await router.locks.close()
 
     app.cleanup_ctx.append(background)
+    if settings.telegram_token:  # after `background`, so the channel stops before the bot client closes
+        from supportbot.channels.telegram import TelegramChannel
+
+        TelegramChannel.from_settings(router, settings).install(app)
     return app
 
 
