@@ -375,6 +375,14 @@ class HandoffStore:
             return s.execute(select(func.count()).select_from(m.Message).where(
                 m.Message.conversation_id == conversation_id, m.Message.role == "customer", m.Message.id > last_agent)).scalar()
 
+    def handoff_summary(self) -> Dict[str, Dict[str, Any]]:
+        """Per handoff reason: how many, how many were rated, and their average rating."""
+        query = (select(m.Handoff.reason, func.count(), func.count(m.Handoff.rating), func.avg(m.Handoff.rating))
+                 .group_by(m.Handoff.reason))
+        with self.session() as s:
+            return {reason: {"handoffs": total, "rated": rated, "average_rating": round(float(average), 2) if average else None}
+                    for reason, total, rated, average in s.execute(query)}
+
     # live events
 
     def _publish(self, s: Session, conversation_id: int, kind: str, payload: Dict[str, Any]) -> None:

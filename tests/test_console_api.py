@@ -167,3 +167,15 @@ async def test_the_live_feed_pushes_customer_messages_and_queue_changes(client):
         await client.post("/webhooks/rest/typing", json={"sender": "anna"})
         while not any(e["type"] == "typing" for e in seen):
             seen.append(await socket.receive_json(timeout=5))
+
+
+async def test_stats_count_answer_feedback_and_handoffs(client):
+    router = client.server.app[ROUTER_KEY]
+    answer = (await router.receive("webchat", "stats-1", "how do I pay?"))[0]
+    await router.feedback("webchat", "stats-1", answer.id, False)
+    await customer_says(client, "I want a human", sender="stats-2")
+    assert (await client.get("/console/api/stats")).status == 401
+    await login(client)
+    stats = await (await client.get("/console/api/stats")).json()
+    assert stats["answers"] == {"": {"helpful": 0, "not_helpful": 1}}
+    assert stats["handoffs"]["human_request"] == {"handoffs": 1, "rated": 0, "average_rating": None}

@@ -181,6 +181,10 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
     async def queue(request: web.Request) -> web.StreamResponse:
         return web.json_response(await db(console.queue, request[AGENT_KEY]))
 
+    @routes.get("/console/api/stats")
+    async def stats(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"answers": await db(store.feedback_by_entry), "handoffs": await db(store.handoff_summary)})
+
     @routes.get("/console/api/conversations/{conversation_id}")
     async def conversation(request: web.Request) -> web.StreamResponse:
         return web.json_response(await db(console.details, _conversation_id(request), request[AGENT_KEY]))
