@@ -18,6 +18,7 @@ from handoff.hours import BusinessHours
 from handoff.router import ConversationRouter
 from handoff.store import HandoffStore
 from supportbot.channels.rest import rest_routes
+from supportbot.channels.webchat import install_webchat
 from supportbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
                                 locks=ConversationLocks(settings.redis_url))
     app = console_app(router, CannedReplies(settings.knowledge_dir), secure_cookies=settings.secure_cookies)
     app.add_routes(rest_routes(router))
+    install_webchat(app, router)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

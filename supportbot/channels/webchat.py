@@ -1,0 +1,496 @@
+"""The embeddable web chat: the widget's files, a demo page, and its WebSocket (docs/webchat.md).
+
+Customer messages go through the conversation router like every other channel. Whatever reaches the
+conversation later (an agent's reply, queue and ownership changes, typing) comes from the shared
+live_events table, which one poller per gateway process follows and fans out to the sockets it serves,
+so several gateways can serve the same customers."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Set
+
+from aiohttp import WSMsgType, web
+
+from bot.replies.composer import bot_name
+from handoff.bot_client import BotUnavailable
+from handoff.router import ConversationRouter
+from handoff.store import CUSTOMER_VISIBLE_ROLES, EventView, HandoffStore, MessageView, NotFound
+from supportbot.channels.validation import MAX_MESSAGE_CHARS
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "webchat"
+STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
+SESSION_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+MAX_FRAME_CHARS = 16 * 1024      # larger frames get an error frame and are dropped
+MAX_SOCKET_BYTES = 64 * 1024     # larger frames close the socket (1009), aiohttp's own limit
+MAX_PENDING = 10                 # messages and feedback queued behind the one being answered
+HISTORY_LIMIT = 300
+HEARTBEAT_SECONDS = 25
+POLL_SECONDS = 0.3
+LATE_COMMIT_WINDOW = timedelta(seconds=5)
+CUSTOMER_TYPING_EVERY = 2.0
+# what of a message's metadata the customer may see (not scores, sentiment or handoff reasons)
+PUBLIC_META = ("kind", "language", "faq_id", "position", "expected_minutes", "after_hours", "agent", "rating", "intent")
+
+FILES = {
+    "widget.js": "application/javascript",
+    "widget.css": "text/css",
+    "demo.html": "text/html",
+    "demo.js": "application/javascript",
+}
+DEMO_CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; frame-ancestors 'none'")
+
+
+class FrameError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def valid_session(session: Any) -> bool:
+    return isinstance(session, str) and bool(SESSION_PATTERN.match(session))
+
+
+def public_message(message: Dict[str, Any], titles: Dict[str, str]) -> Dict[str, Any]:
+    """A stored message (MessageView.to_json()) as the customer sees it. A customer message that was a
+    quick-reply payload is shown with the button's title."""
+    meta = {k: v for k, v in (message.get("meta") or {}).items() if k in PUBLIC_META}
+    buttons = [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+               for b in message.get("buttons") or [] if isinstance(b, dict)]
+    role = message.get("role")
+    author = message.get("author")
+    if role == "bot":
+        author = bot_name()
+    for button in buttons:
+        titles[button["payload"]] = button["title"]
+    result = {"id": message["id"], "role": role, "text": message.get("text") or "", "buttons": buttons,
+              "meta": meta, "author": author, "created_at": message.get("created_at")}
+    if role == "customer" and result["text"] in titles:
+        result["display"] = titles[result["text"]]
+    return result
+
+
+def parse_frame(data: str) -> Dict[str, Any]:
+    """One client frame, checked; FrameError says what is wrong with it."""
+    if len(data) > MAX_FRAME_CHARS:
+        raise FrameError("too_big", f"a frame may have at most {MAX_FRAME_CHARS} characters")
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        raise FrameError("bad_frame", "a frame must be a JSON object")
+    if not isinstance(frame, dict):
+        raise FrameError("bad_frame", "a frame must be a JSON object")
+    kind = frame.get("type")
+    if kind == "hello":
+        if not valid_session(frame.get("session")):
+            raise FrameError("bad_session", "'session' must be 8-100 characters of A-Z, a-z, 0-9, '_' and '-'")
+    elif kind == "message":
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("bad_frame", "'text' must be a non-empty string")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise FrameError("too_long", f"a message may have at most {MAX_MESSAGE_CHARS} characters")
+        if "display" in frame and not isinstance(frame["display"], (str, type(None))):
+            raise FrameError("bad_frame", "'display' must be a string")
+        if "payload" in frame and not isinstance(frame["payload"], (dict, type(None))):
+            raise FrameError("bad_frame", "'payload' must be an object")
+    elif kind == "feedback":
+        message_id, helpful = frame.get("message_id"), frame.get("helpful")
+        if not isinstance(message_id, int) or isinstance(message_id, bool) or message_id <= 0:
+            raise FrameError("bad_frame", "'message_id' must be a message id")
+        if not isinstance(helpful, bool):
+            raise FrameError("bad_frame", "'helpful' must be true or false")
+    elif kind == "typing":
+        pass
+    else:
+        raise FrameError("bad_frame", f"unknown frame type {str(kind)[:40]!r}")
+    return frame
+
+
+class Client:
+    """One customer's socket."""
+
+    def __init__(self, hub: "WebchatHub", socket: web.WebSocketResponse):
+        self.hub = hub
+        self.socket = socket
+        self.session: Optional[str] = None
+        self.conversation_id: Optional[int] = None
+        self.sent: Set[int] = set()            # message ids this socket has been sent
+        self.titles: Dict[str, str] = {}       # quick-reply payload -> title
+        self.ready = False                     # history sent; live frames before that wait in `held`
+        self.held: List[Dict[str, Any]] = []
+        self.last_status: Optional[Dict[str, Any]] = None
+        self.last_typing = 0.0
+        self.jobs: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
+        self.worker: Optional[asyncio.Task] = None
+
+    async def send(self, frame: Dict[str, Any]) -> None:
+        if self.socket.closed:
+            return
+        try:
+            await self.socket.send_json(frame)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the socket went away meanwhile; the reader loop ends by itself
+
+    async def error(self, code: str, message: str) -> None:
+        await self.send({"type": "error", "code": code, "error": message})
+
+    async def send_message(self, message: Dict[str, Any]) -> None:
+        """A stored message, once per socket, customer-visible roles only."""
+        if message.get("role") not in CUSTOMER_VISIBLE_ROLES or message.get("id") in self.sent:
+            return
+        self.sent.add(message["id"])
+        await self.send({"type": "message", "message": public_message(message, self.titles)})
+
+    async def live(self, frame: Dict[str, Any]) -> None:
+        """A frame from the poller; held back until the history is out."""
+        if not self.ready:
+            self.held.append(frame)
+            return
+        await self._deliver(frame)
+
+    async def _deliver(self, frame: Dict[str, Any]) -> None:
+        if frame["type"] == "message":
+            await self.send_message(frame["message"])
+        elif frame["type"] == "status":
+            await self.send_status(frame)
+        else:
+            await self.send(frame)
+
+    async def send_status(self, status: Dict[str, Any]) -> None:
+        if status != self.last_status:
+            self.last_status = status
+            await self.send(status)
+
+    async def release(self) -> None:
+        self.ready = True
+        held, self.held = self.held, []
+        for frame in held:
+            await self._deliver(frame)
+
+
+class WebchatHub:
+    """The sockets this gateway process serves, by conversation, and the one poller that feeds them."""
+
+    def __init__(self, router: ConversationRouter, poll_seconds: float = POLL_SECONDS):
+        self.router = router
+        self.store: HandoffStore = router.store
+        self.poll_seconds = poll_seconds
+        self.clients: Set[Client] = set()
+        self.by_conversation: Dict[int, Set[Client]] = {}
+        self.cursor: Optional[int] = None
+        self.seen: Set[int] = set()
+        self.task: Optional[asyncio.Task] = None
+
+    async def _db(self, method, *args):
+        return await asyncio.to_thread(method, *args)
+
+    # clients
+
+    async def attach(self, client: Client, conversation_id: int) -> None:
+        """From now on the poller sends this conversation's events to the client."""
+        if self.cursor is None:  # taken before the caller reads the history, so nothing falls in between
+            self.cursor = await self._db(self.store.last_event_id)
+        if client.conversation_id is not None:
+            self.by_conversation.get(client.conversation_id, set()).discard(client)
+        client.conversation_id = conversation_id
+        self.by_conversation.setdefault(conversation_id, set()).add(client)
+
+    def add(self, client: Client) -> None:
+        self.clients.add(client)
+
+    def remove(self, client: Client) -> None:
+        self.clients.discard(client)
+        if client.conversation_id is not None:
+            served = self.by_conversation.get(client.conversation_id)
+            if served is not None:
+                served.discard(client)
+                if not served:
+                    del self.by_conversation[client.conversation_id]
+        if not self.clients:
+            self.cursor = None  # idle: no polling until the next customer comes
+            self.seen.clear()
+
+    def local(self, conversation_id: int) -> List[Client]:
+        return list(self.by_conversation.get(conversation_id, ()))
+
+    # status
+
+    def status(self, conversation_id: Optional[int]) -> Dict[str, Any]:
+        """The conversation's handoff status frame (synchronous: call in a thread)."""
+        if conversation_id is None:
+            return {"type": "status", "state": "bot", "queue_position": None, "agent": None}
+        conversation = self.store.get(conversation_id)
+        position = self.store.queue_position(conversation_id) if conversation.state == "waiting" else None
+        agent = conversation.agent.display_name if conversation.agent and conversation.state == "agent" else None
+        return {"type": "status", "state": conversation.state, "queue_position": position, "agent": agent}
+
+    async def refresh_status(self, conversation_ids) -> None:
+        for conversation_id in conversation_ids:
+            clients = self.local(conversation_id)
+            if not clients:
+                continue
+            try:
+                frame = await self._db(self.status, conversation_id)
+            except NotFound:
+                continue
+            for client in clients:
+                await client.live(frame)
+
+    # the poller
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            if self.cursor is None or not self.by_conversation:
+                continue
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the web chat's live poller failed; trying again")
+
+    async def poll_once(self) -> None:
+        since = datetime.now(timezone.utc) - LATE_COMMIT_WINDOW
+        events = [e for e in await self._db(self.store.events_after, self.cursor or 0, since) if e.id not in self.seen]
+        if not events:
+            return
+        status_changed: Set[int] = set()
+        queue_moved = False
+        for event in events:
+            self.seen.add(event.id)
+            self.cursor = max(self.cursor or 0, event.id)
+            if event.kind == "state":
+                queue_moved = True
+                status_changed.add(event.conversation_id)
+            else:
+                await self._fan_out(event)
+        if queue_moved:  # someone's handoff, claim or return moves everyone behind them in the queue
+            waiting = {c.conversation_id for c in self.clients
+                       if c.conversation_id is not None and (c.last_status or {}).get("state") == "waiting"}
+            await self.refresh_status(sorted(status_changed | waiting))
+        if len(self.seen) > 5000:
+            self.seen = {i for i in self.seen if i > (self.cursor or 0) - 1000}
+
+    async def _fan_out(self, event: EventView) -> None:
+        clients = self.local(event.conversation_id)
+        if not clients:
+            return
+        if event.kind == "message":
+            message = event.payload.get("message")
+            if isinstance(message, dict) and message.get("role") in CUSTOMER_VISIBLE_ROLES:
+                for client in clients:
+                    await client.live({"type": "message", "message": message})
+        elif event.kind == "typing" and event.payload.get("who") == "agent":
+            frame = {"type": "typing", "who": "agent", "agent": event.payload.get("agent"), "active": True}
+            for client in clients:
+                await client.live(frame)
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+        for client in list(self.clients):
+            await client.socket.close()
+
+    # the socket
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_SOCKET_BYTES)
+        if not socket.can_prepare(request).ok:
+            return web.json_response({"error": "this is a WebSocket: connect with a WebSocket client"}, status=400)
+        await socket.prepare(request)
+        client = Client(self, socket)
+        self.add(client)
+        client.worker = asyncio.create_task(self._work(client))
+        try:
+            async for incoming in socket:
+                if incoming.type == WSMsgType.BINARY:
+                    await client.error("bad_frame", "frames are JSON text")
+                    continue
+                if incoming.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    frame = parse_frame(incoming.data)
+                except FrameError as problem:
+                    await client.error(problem.code, str(problem))
+                    continue
+                await self._accept(client, frame)
+        finally:
+            client.worker.cancel()
+            self.remove(client)
+        return socket
+
+    async def _accept(self, client: Client, frame: Dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "hello":
+            if client.session is not None and frame["session"] != client.session:
+                await client.error("bad_session", "this socket already belongs to another session")
+                return
+            client.session = frame["session"]
+            await client.jobs.put(frame)  # after any earlier job, so the history includes its answers
+            return
+        if client.session is None:
+            await client.error("hello_first", "send a hello frame with your session first")
+            return
+        if kind == "typing":
+            now = time.monotonic()
+            if now - client.last_typing >= CUSTOMER_TYPING_EVERY:
+                client.last_typing = now
+                try:
+                    await self.router.customer_typing(CHANNEL, client.session)
+                except Exception:
+                    log.exception("could not publish the customer's typing")
+            return
+        if client.jobs.qsize() >= MAX_PENDING:
+            await client.error("busy", "too many messages at once; please wait for the answers")
+            return
+        await client.jobs.put(frame)
+
+    async def _work(self, client: Client) -> None:
+        """A socket's messages, feedback and hellos, one at a time and in order, while the reader keeps reading."""
+        while True:
+            frame = await client.jobs.get()
+            try:
+                if frame["type"] == "hello":
+                    await self._hello(client)
+                elif frame["type"] == "message":
+                    await self._message(client, frame)
+                elif frame["type"] == "feedback":
+                    await self._feedback(client, frame)
+            except asyncio.CancelledError:
+                raise
+            except BotUnavailable:
+                await client.error("bot_unavailable", "the assistant is not available right now; your message is saved")
+            except Exception:
+                log.exception("web chat frame %s failed", frame.get("type"))
+                await client.error("server_error", "something went wrong; please try again")
+
+    async def _hello(self, client: Client) -> None:
+        client.ready = False
+        conversation = await self._db(self.store.find, CHANNEL, client.session)
+        messages: List[MessageView] = []
+        if conversation is not None:
+            await self.attach(client, conversation.id)
+            messages = await self._db(self.store.messages, conversation.id, 0, CUSTOMER_VISIBLE_ROLES)
+            messages = messages[-HISTORY_LIMIT:]
+        status = await self._db(self.status, conversation.id if conversation else None)
+        client.sent.update(m.id for m in messages)
+        client.last_status = status
+        await client.send({
+            "type": "history", "bot_name": bot_name(),
+            "messages": [public_message(m.to_json(), client.titles) for m in messages],
+            "status": {k: v for k, v in status.items() if k != "type"},
+        })
+        await client.release()
+
+    async def _ensure_attached(self, client: Client) -> None:
+        """The conversation exists from the first message on; the customer's other tabs follow it too."""
+        if client.conversation_id is None:
+            conversation = await self._db(self.store.conversation, CHANNEL, client.session)
+            for other in [c for c in self.clients if c.session == client.session and c.conversation_id is None]:
+                await self.attach(other, conversation.id)
+
+    async def _message(self, client: Client, frame: Dict[str, Any]) -> None:
+        await self._ensure_attached(client)  # before the router stores anything, so the poller sees it all
+        metadata: Dict[str, Any] = {"channel": CHANNEL}
+        if isinstance(frame.get("payload"), dict):
+            metadata["payload"] = frame["payload"]
+        if isinstance(frame.get("display"), str) and frame["display"].strip():
+            metadata["display"] = frame["display"][:200]
+            client.titles[frame["text"]] = frame["display"][:200]
+        bot_speaks = (client.last_status or {}).get("state", "bot") in ("bot", "closed")
+        mark = max(client.sent, default=0)
+        if bot_speaks:
+            await self._typing(client, True)
+        try:
+            replies = await self.router.receive(CHANNEL, client.session, frame["text"], metadata)
+        finally:
+            if bot_speaks:
+                await self._typing(client, False)
+        await self._send_now(client, mark, replies)
+        await self.refresh_status([client.conversation_id])  # the state may change without an event (closed → bot)
+
+    async def _send_now(self, client: Client, mark: int, replies: List[MessageView]) -> None:
+        """The replies, and before them the customer's own message (stored by the router), in order, without
+        waiting for the poller; whatever the poller already sent is not sent again."""
+        stored = await self._db(self.store.messages, client.conversation_id, mark, CUSTOMER_VISIBLE_ROLES)
+        known = {m.id for m in stored}
+        ordered = sorted(stored + [r for r in replies if r.id not in known], key=lambda m: m.id)
+        for message in ordered:
+            for other in self.local(client.conversation_id):
+                await other.send_message(message.to_json())
+
+    async def _feedback(self, client: Client, frame: Dict[str, Any]) -> None:
+        feedback = getattr(self.router, "feedback", None)
+        if feedback is None:
+            await client.error("unavailable", "feedback is not available yet")
+            return
+        try:
+            replies = await feedback(CHANNEL, client.session, frame["message_id"], frame["helpful"])
+        except (NotFound, ValueError) as problem:
+            await client.error("bad_feedback", str(problem) or "no such answer in this conversation")
+            return
+        await self._ensure_attached(client)
+        for reply in replies or []:
+            for other in self.local(client.conversation_id):
+                await other.send_message(reply.to_json())
+
+    async def _typing(self, client: Client, active: bool) -> None:
+        frame = {"type": "typing", "who": "bot", "agent": None, "active": active}
+        for other in self.local(client.conversation_id) or [client]:
+            await other.send(frame)
+
+
+def webchat_routes(hub: WebchatHub) -> web.RouteTableDef:
+    routes = web.RouteTableDef()
+
+    def file_response(name: str, extra: Optional[Dict[str, str]] = None) -> web.StreamResponse:
+        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", **(extra or {})}
+        return web.FileResponse(STATIC_DIR / name, headers=headers)
+
+    @routes.get("/")
+    @routes.get("/webchat/demo")
+    async def demo(request: web.Request) -> web.StreamResponse:
+        return file_response("demo.html", {"Content-Security-Policy": DEMO_CSP, "Referrer-Policy": "no-referrer"})
+
+    @routes.get("/webchat/{name}")
+    async def static(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name == "socket":
+            return await hub.serve(request)
+        if name not in FILES or name == "demo.html":
+            return web.json_response({"error": "not found"}, status=404)
+        # the widget is embedded on other sites: its files may be fetched from any origin
+        return file_response(name, {"Access-Control-Allow-Origin": "*", "Content-Type": FILES[name]})
+
+    return routes
+
+
+def install_webchat(app: web.Application, router: ConversationRouter) -> WebchatHub:
+    """Adds the web chat's routes to the gateway and runs its live poller while the app runs."""
+    hub = WebchatHub(router)
+    app.add_routes(webchat_routes(hub))
+
+    async def poller(app: web.Application):
+        await hub.start()
+        yield
+        await hub.stop()
+
+    app.cleanup_ctx.append(poller)
+    return hub
