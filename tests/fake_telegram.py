@@ -35,6 +35,7 @@ class FakeTelegram:
         self._callback_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: Optional[web.AppRunner] = None
+        self._closing = False
 
     # the server
 
@@ -50,6 +51,7 @@ class FakeTelegram:
         return self
 
     async def close(self) -> None:
+        self._closing = True  # ends the long polls still waiting
         async with self._changed:
             self._changed.notify_all()
         if self._runner:
@@ -95,7 +97,7 @@ class FakeTelegram:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
         async with self._changed:
-            while not self._updates and time.monotonic() < deadline:
+            while not self._updates and not self._closing and time.monotonic() < deadline:
                 try:
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
                 except asyncio.TimeoutError:

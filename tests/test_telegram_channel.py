@@ -113,6 +113,8 @@ class ScriptedBot:
         self.calls.append({"sender": sender_id, "text": text, "metadata": metadata})
         await asyncio.sleep(self.delay)
         language = ((metadata or {}).get("telegram") or {}).get("language_code") or "en"
+        if text == "boom":
+            raise RuntimeError("the scripted bot broke")
         if text == "contract":
             return [{"text": "Did you mean one of these?", "custom": {"kind": "clarify", "language": language},
                      "buttons": [{"title": "Cancelling a contract", "payload": '/faq{"faq_id":"contract-cancel"}'},
@@ -201,7 +203,7 @@ async def test_malformed_or_unauthenticated_webhook_requests_are_refused(fake, s
     assert not any(call["method"] == "deleteWebhook" for call in fake.calls)  # Telegram keeps updates while we are away
 
 
-async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite_url, monkeypatch):
+async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite_url, monkeypatch, caplog):
     monkeypatch.setattr(tg, "TYPING_EVERY", 0.05)
     settings = Settings(database_url=sqlite_url, telegram_token=TOKEN, telegram_api_url=fake.url)
     bot = ScriptedBot(delay=0.3)
@@ -249,6 +251,10 @@ async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite
         await fake.press(chosen, "f:1:1")  # not an answer of the bot: answered, nothing else
         await wait_until(lambda: len(fake.callback_answers) == 4, what="the callback answer")
         assert len(bot.calls) == calls and len(fake.sent_to(chat)) == 7
+
+        await fake.text(chat, "boom", language_code="ru")  # an error is logged, and the next message is answered
+        await wait_until(lambda: "failed on update" in caplog.text, what="the error in the log")
+        assert "the scripted bot broke" in caplog.text and len(fake.sent_to(chat)) == 7
 
         await fake.text(chat, "long", language_code="ru")
         parts = await fake.wait_sent(chat, 7, count=2, settle=0.3)
@@ -322,6 +328,7 @@ async def test_a_whole_conversation_on_telegram_with_the_real_bot_and_an_agent(l
         async with gateway(settings) as client:
             await fake.text(chat, "/start", first_name="Anna", language_code="en")
             [greeting] = await fake.wait_sent(chat, 0)
+            assert {"chat_id": chat, "action": "typing"} in fake.chat_actions
             assert any(greeting["text"] == g.format(bot_name="Laine", name_greeting=n) for g in greetings
                        for n in ("", ", Anna")), greeting["text"]
             conversation = store.find("telegram", str(chat))
@@ -340,7 +347,7 @@ async def test_a_whole_conversation_on_telegram_with_the_real_bot_and_an_agent(l
             [polite] = await fake.wait_sent(chat, 3)
             assert polite["text"] in variants("unsupported_content", "en")
 
-            await fake.text(chat, "contract")
+            await fake.text(chat, "contract question")  # too vague: "which of these did you mean?"
             [clarify] = await fake.wait_sent(chat, 4)
             assert store.messages(conversation.id, 0, ["bot"])[-1].payload["custom"]["kind"] == "clarify"
             first_option = buttons_of(clarify)[0]
