@@ -376,8 +376,18 @@ async def test_feedback_on_an_answer(client, bot):
     await socket.send({"type": "message", "text": "how do I pay?"})
     customer, answer = await socket.messages(2)
     await socket.send({"type": "feedback", "message_id": answer["id"], "helpful": True})
-    quiet = await socket.quiet(1.5)
-    assert not [f for f in quiet if f["type"] == "error"], quiet
+    thanks = (await socket.messages(1))[0]
+    assert (thanks["role"], thanks["meta"]["kind"]) == ("bot", "feedback_thanks")
+    assert not [f for f in await socket.quiet() if f["type"] in ("error", "message")]
+    stored = router.store.messages(conversation_id(client), 0, ["system"])
+    assert stored[-1].payload["feedback"] == {"message_id": answer["id"], "faq_id": None, "helpful": True}
+
+    await socket.send({"type": "message", "text": "how do I pay by card?"})
+    _, second_answer = await socket.messages(2)
+    await socket.send({"type": "feedback", "message_id": second_answer["id"], "helpful": False})
+    assert await socket.next("typing", who="bot", active=True)  # the bot tries again
+    retry = (await socket.messages(1))[0]
+    assert retry["role"] == "bot" and retry["text"] == "bot answer to: /didnt_help"
 
     for wrong in (customer["id"], answer["id"] + 1000):
         await socket.send({"type": "feedback", "message_id": wrong, "helpful": False})

@@ -441,15 +441,21 @@ class WebchatHub:
         if feedback is None:
             await client.error("unavailable", "feedback is not available yet")
             return
+        await self._ensure_attached(client)
+        mark = max(client.sent, default=0)
+        bot_speaks = not frame["helpful"] and (client.last_status or {}).get("state", "bot") == "bot"
+        if bot_speaks:  # "not helpful" on the latest answer makes the bot try again
+            await self._typing(client, True)
         try:
             replies = await feedback(CHANNEL, client.session, frame["message_id"], frame["helpful"])
         except (NotFound, ValueError) as problem:
             await client.error("bad_feedback", str(problem) or "no such answer in this conversation")
             return
-        await self._ensure_attached(client)
-        for reply in replies or []:
-            for other in self.local(client.conversation_id):
-                await other.send_message(reply.to_json())
+        finally:
+            if bot_speaks:
+                await self._typing(client, False)
+        await self._send_now(client, mark, list(replies or []))
+        await self.refresh_status([client.conversation_id])
 
     async def _typing(self, client: Client, active: bool) -> None:
         frame = {"type": "typing", "who": "bot", "agent": None, "active": active}

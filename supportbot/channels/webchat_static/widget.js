@@ -158,6 +158,8 @@
   var ICON_CLOSE = ["M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z"];
   var ICON_SEND = ["M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z"];
   var ICON_DOWN = ["M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z"];
+  var ICON_THUMB_UP = ["M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z"];
+  var ICON_THUMB_DOWN = ["M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z"];
 
   var host = el("div", { id: "supportbot-webchat" });
   host.style.display = "none"; // until the stylesheet is in, so nothing flashes unstyled
@@ -237,7 +239,8 @@
     if (!iso) return "";
     var date = new Date(iso);
     if (isNaN(date.getTime())) return "";
-    try { return date.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
+    var locale = { en: "en-GB", et: "et-EE", ru: "ru-RU" }[LANG];
+    try { return date.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
   }
 
   var URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
@@ -292,12 +295,12 @@
     var group = el("div", { className: "sbw-feedback", role: "group", "aria-label": t("helpful"), "data-testid": "webchat-feedback" });
     var label = el("span", { className: "sbw-feedback-label", text: given === undefined ? t("helpful") : t("thanks") });
     group.appendChild(label);
-    [[true, "👍", "yes"], [false, "👎", "no"]].forEach(function (choice) {
+    [[true, ICON_THUMB_UP, "yes"], [false, ICON_THUMB_DOWN, "no"]].forEach(function (choice) {
       var button = el("button", {
         type: "button", className: "sbw-vote", "aria-label": t(choice[2]), title: t(choice[2]),
         "aria-pressed": given === choice[0] ? "true" : "false", "data-helpful": String(choice[0]),
-        disabled: given !== undefined, text: choice[1],
-      });
+        disabled: given !== undefined,
+      }, [icon(choice[1], 16)]);
       button.addEventListener("click", function () {
         if (!ready()) { showNotice(t("offline")); return; }
         socket.send(JSON.stringify({ type: "feedback", message_id: messageId, helpful: choice[0] }));
@@ -327,8 +330,9 @@
       if (all[i].getAttribute("data-role") === "customer") customerSeen = true;
     }
     all.forEach(function (row) {
-      var who = row.getAttribute("data-role") + "|" + row.querySelector(".sbw-author").textContent;
-      row.classList.toggle("sbw-continued", who === previous);
+      var author = row.querySelector(".sbw-author");
+      var who = author ? row.getAttribute("data-role") + "|" + author.textContent : null;
+      row.classList.toggle("sbw-continued", who !== null && who === previous);
       previous = who;
     });
   }
