@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import time
 from typing import Any, Dict, List, Optional
 
@@ -27,6 +28,8 @@ from supportbot.settings import Settings
 from supportbot.stack import free_port
 
 TOKEN = "123456:TEST-token"
+for _name in ("TELEGRAM_TOKEN", "TELEGRAM_API_URL", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"):
+    os.environ.pop(_name, None)  # a developer's real bot must never be polled by a test's gateway (nor its children)
 PASSWORD = "correct horse battery"
 PHRASES = load_phrases()
 
@@ -205,6 +208,7 @@ async def test_malformed_or_unauthenticated_webhook_requests_are_refused(fake, s
 
 async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite_url, monkeypatch, caplog):
     monkeypatch.setattr(tg, "TYPING_EVERY", 0.05)
+    monkeypatch.setattr(tg, "TYPING_AFTER", 0.0)
     settings = Settings(database_url=sqlite_url, telegram_token=TOKEN, telegram_api_url=fake.url)
     bot = ScriptedBot(delay=0.3)
     chat = 4242
@@ -328,7 +332,6 @@ async def test_a_whole_conversation_on_telegram_with_the_real_bot_and_an_agent(l
         async with gateway(settings) as client:
             await fake.text(chat, "/start", first_name="Anna", language_code="en")
             [greeting] = await fake.wait_sent(chat, 0)
-            assert {"chat_id": chat, "action": "typing"} in fake.chat_actions
             assert any(greeting["text"] == g.format(bot_name="Laine", name_greeting=n) for g in greetings
                        for n in ("", ", Anna")), greeting["text"]
             conversation = store.find("telegram", str(chat))

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # Telegram's limit for one message, in UTF-16 code units
 TYPING_EVERY = 4.0  # Telegram shows "typing…" for about 5 s per chat action
+TYPING_AFTER = 0.5  # a message the router only stores (an agent owns the conversation) shows no "typing…"
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
@@ -203,12 +204,20 @@ class TelegramChannel:
 
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         """The gateway serves while Telegram is unreachable: the channel keeps trying to start in the background."""
-        starting = asyncio.create_task(self.start())
+        starting = asyncio.create_task(self._start_logged())
         yield
         starting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         await self.stop()
+
+    async def _start_logged(self) -> None:
+        try:
+            await self.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the Telegram channel could not start")
 
     async def start(self) -> None:
         delay = 1.0
@@ -357,9 +366,13 @@ class TelegramChannel:
         conversation = await asyncio.to_thread(store.find, CHANNEL, str(chat_id))
         if conversation is None:
             return None
-        found = await asyncio.to_thread(store.messages, conversation.id, parsed.message_id - 1, ["bot"])
-        message = next((m for m in found[:1] if m.id == parsed.message_id), None)
-        buttons = (message.payload.get("buttons") or []) if message else []
+        try:
+            message = await asyncio.to_thread(store.message, parsed.message_id)
+        except NotFound:
+            return None
+        if message.conversation_id != conversation.id or message.role != "bot":
+            return None  # only this chat's own bot messages
+        buttons = message.payload.get("buttons") or []
         if not 0 <= parsed.value < len(buttons) or not isinstance(buttons[parsed.value], dict):
             return None
         button = buttons[parsed.value]
@@ -444,6 +457,7 @@ class TelegramChannel:
     async def typing(self, chat_id: int) -> AsyncIterator[None]:
         """"typing…" in the chat, repeated while the router works."""
         async def keep_typing():
+            await asyncio.sleep(TYPING_AFTER)
             while True:
                 try:
                     await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
