@@ -74,7 +74,9 @@ def ensure_index(settings: Settings) -> str:
 
 
 def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:
-    """Settings for a bot of its own (tests, benchmarks, `supportbot ask`): free ports, index and model ready."""
+    """Settings for a bot of its own (tests, benchmarks, `supportbot ask`): free ports, index and model ready, and
+    no Telegram: a private bot must not take the updates of the real one, whatever TELEGRAM_TOKEN the shell has."""
+    overrides.setdefault("telegram_token", "")
     settings = (base or Settings()).with_overrides(
         rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(), **overrides)
     ensure_index(settings)

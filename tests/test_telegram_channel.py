@@ -404,3 +404,12 @@ async def test_a_whole_conversation_on_telegram_with_the_real_bot_and_an_agent(l
     finally:
         await fake.close()
         store.engine.dispose()
+
+
+def test_a_private_bot_never_polls_with_the_shells_token(monkeypatch):
+    from supportbot.settings import Settings
+    from supportbot.stack import private_settings
+
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123456:from-the-shell")
+    assert Settings().child_environment()["TELEGRAM_TOKEN"] == "123456:from-the-shell"
+    assert private_settings().child_environment()["TELEGRAM_TOKEN"] == ""
