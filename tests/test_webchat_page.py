@@ -4,6 +4,7 @@ console API; a phone-sized screen with the widget embedded on another site; the 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -258,3 +259,48 @@ def test_keyboard_only(live_bot, browser):  # noqa: F811
         page.keyboard.press("Space")  # and open again
         expect(page.get_by_test_id("webchat-panel")).to_be_visible()
         assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_reconnects_after_a_drop_and_sends_nothing_twice(live_bot, browser):  # noqa: F811
+    store = HandoffStore.open(live_bot.database_url, run_migrations=False)
+    sockets = []
+    network = {"up": True}
+
+    def route(ws):  # every WebSocket of the page passes here: through to the gateway, or refused while "down"
+        if network["up"]:
+            ws.connect_to_server()
+            sockets.append(ws)
+        else:
+            ws.close(code=1011)
+
+    with open_page(browser) as page:
+        page.route_web_socket(re.compile(r".*/webchat/socket$"), route)
+        page.goto(gateway_url(live_bot, "/webchat/demo"))
+        open_widget(page)
+        say(page, "how can I pay my bill?")
+        expect(page.locator(BOT_MESSAGES)).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
+        session = page.evaluate("window.SupportbotWebchat.session()")
+
+        network["up"] = False
+        for ws in sockets:
+            ws.close(code=1011)
+        connection = page.get_by_test_id("webchat-connection")
+        expect(connection).to_have_text("Connection lost. Reconnecting…")
+        say(page, "Can I rent a Wi-Fi router?")  # written while disconnected: waits
+        waiting = page.locator('[data-testid="webchat-message"][data-role="customer"][data-pending="true"]')
+        expect(waiting).to_have_count(1)
+        page.wait_for_timeout(1500)  # a refused reconnection or two
+        assert store.messages(store.find("webchat", session).id, 0, ["customer"])[-1].text == "how can I pay my bill?"
+
+        network["up"] = True
+        expect(connection).to_be_hidden(timeout=20_000)
+        expect(waiting).to_have_count(0, timeout=10_000)
+        expect(page.locator(BOT_MESSAGES)).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+        page.wait_for_timeout(1000)
+        texts = [m.text for m in store.messages(store.find("webchat", session).id, 0, ["customer"])]
+        assert texts == ["how can I pay my bill?", "Can I rent a Wi-Fi router?"], texts
+        customer = page.locator('[data-testid="webchat-message"][data-role="customer"] [data-testid="webchat-text"]')
+        expect(customer).to_have_text(["how can I pay my bill?", "Can I rent a Wi-Fi router?"])
+        assert len(sockets) >= 2
+        assert page.js_errors == []  # type: ignore[attr-defined]
+    store.engine.dispose()

@@ -28,7 +28,7 @@
       queueN: "You are number {n} in the queue", queueUnknown: "Waiting for an agent…",
       agentStatus: "{agent} from customer support", closedStatus: "The conversation has ended · write to continue",
       typing: "{name} is typing…", helpful: "Was this helpful?", yes: "Yes, this helped", no: "No, this did not help",
-      thanks: "Thanks for the feedback!", connecting: "Connecting…", reconnecting: "Connection lost. Reconnecting…",
+      connecting: "Connecting…", reconnecting: "Connection lost. Reconnecting…",
       offline: "You are offline. Messages will be sent when the connection is back.",
       failed: "Not delivered.", retry: "Retry", you: "You", sending: "Sending…",
       welcome: "Hi! I'm {bot}, Lainet's virtual assistant. Ask me anything about your bill, internet, TV or mobile service — or ask for a person at any time.",
@@ -46,7 +46,7 @@
       queueN: "Olete järjekorras {n}.", queueUnknown: "Ootame klienditeenindajat…",
       agentStatus: "{agent} klienditoest", closedStatus: "Vestlus on lõppenud · kirjutage, et jätkata",
       typing: "{name} kirjutab…", helpful: "Kas sellest oli abi?", yes: "Jah, see aitas", no: "Ei, see ei aidanud",
-      thanks: "Aitäh tagasiside eest!", connecting: "Ühendan…", reconnecting: "Ühendus katkes. Ühendan uuesti…",
+      connecting: "Ühendan…", reconnecting: "Ühendus katkes. Ühendan uuesti…",
       offline: "Ühendus puudub. Sõnumid saadetakse, kui ühendus taastub.",
       failed: "Ei jõudnud kohale.", retry: "Proovi uuesti", you: "Teie", sending: "Saadan…",
       welcome: "Tere! Mina olen {bot}, Laineti virtuaalassistent. Küsige julgelt arvete, interneti, teleteenuse või mobiiliside kohta — või paluge igal ajal inimest.",
@@ -64,7 +64,7 @@
       queueN: "Вы {n}-й в очереди", queueUnknown: "Ждём специалиста…",
       agentStatus: "{agent}, служба поддержки", closedStatus: "Разговор завершён · напишите, чтобы продолжить",
       typing: "{name} печатает…", helpful: "Это помогло?", yes: "Да, помогло", no: "Нет, не помогло",
-      thanks: "Спасибо за отзыв!", connecting: "Подключение…", reconnecting: "Соединение потеряно. Переподключаемся…",
+      connecting: "Подключение…", reconnecting: "Соединение потеряно. Переподключаемся…",
       offline: "Нет соединения. Сообщения отправятся, когда связь восстановится.",
       failed: "Не доставлено.", retry: "Повторить", you: "Вы", sending: "Отправка…",
       welcome: "Здравствуйте! Я {bot}, виртуальный помощник Lainet. Спросите меня о счёте, интернете, ТВ или мобильной связи — или позовите человека в любой момент.",
@@ -265,9 +265,12 @@
     return message.author || "";
   }
 
+  var EVENT_KINDS = { agent_joined: true, returned_to_bot: true };
+
   function makeRow(message, local) {
+    var event = message.role === "bot" && message.meta && EVENT_KINDS[message.meta.kind];
     var row = el("div", {
-      className: "sbw-row sbw-" + message.role, "data-testid": "webchat-message", "data-role": message.role,
+      className: "sbw-row sbw-" + message.role + (event ? " sbw-event" : ""), "data-testid": "webchat-message", "data-role": message.role,
       "data-id": message.id || null, "data-local": local ? "true" : null,
     });
     row.appendChild(el("div", { className: "sbw-author", text: authorOf(message) }));
@@ -293,7 +296,7 @@
   function feedbackControl(messageId) {
     var given = feedbackGiven()[messageId];
     var group = el("div", { className: "sbw-feedback", role: "group", "aria-label": t("helpful"), "data-testid": "webchat-feedback" });
-    var label = el("span", { className: "sbw-feedback-label", text: given === undefined ? t("helpful") : t("thanks") });
+    var label = el("span", { className: "sbw-feedback-label", text: t("helpful") });
     group.appendChild(label);
     [[true, ICON_THUMB_UP, "yes"], [false, ICON_THUMB_DOWN, "no"]].forEach(function (choice) {
       var button = el("button", {
@@ -311,8 +314,7 @@
           b.disabled = true;
           b.setAttribute("aria-pressed", b === button ? "true" : "false");
         });
-        label.textContent = t("thanks");
-        input.focus();
+        input.focus(); // the router's thanks (or the bot's next try) arrives as a message
       });
       group.appendChild(button);
     });
@@ -331,7 +333,7 @@
     }
     all.forEach(function (row) {
       var author = row.querySelector(".sbw-author");
-      var who = author ? row.getAttribute("data-role") + "|" + author.textContent : null;
+      var who = author && !row.classList.contains("sbw-event") ? row.getAttribute("data-role") + "|" + author.textContent : null;
       row.classList.toggle("sbw-continued", who !== null && who === previous);
       previous = who;
     });
@@ -425,7 +427,9 @@
   function showTyping(who, name, ms) {
     typingWho = who;
     typingText.textContent = t("typing", { name: name });
+    var atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     typing.hidden = false;
+    if (atEnd) scrollToEnd();
     clearTimeout(typingTimer);
     typingTimer = setTimeout(hideTyping, ms);
   }
