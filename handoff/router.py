@@ -223,11 +223,16 @@ class ConversationRouter:
         await self._tell_customer(conversation, "returned_to_bot", {"kind": "returned_to_bot"})
         return conversation
 
-    async def close(self, conversation_id: int, agent: AgentView, resolution: Optional[str]) -> ConversationView:
+    async def close(self, conversation_id: int, agent: AgentView, resolution: Optional[str],
+                    tell_customer: bool = False) -> ConversationView:
+        """Close the conversation; with `tell_customer` the customer is told the outcome (the resolution) first."""
         await self._owned_or_waiting(conversation_id, agent)
         conversation = await self._db(self.store.close, conversation_id, resolution)
         note = f"{agent.display_name} closed the conversation" + (f": {resolution}" if resolution else "")
         await self._db(self.store.add_message, conversation_id, "system", note, agent.display_name)
+        if tell_customer and resolution:
+            await self._tell_customer(conversation, "outcome_report", {"kind": "outcome", "agent": agent.display_name},
+                                      agent_name=agent.display_name, resolution=resolution)
         await self._tell_customer(conversation, "rating_request", {"kind": "rating_request"},
                                   buttons=RATING_BUTTONS, name=conversation.customer_name)
         return conversation

@@ -179,3 +179,20 @@ async def test_stats_count_answer_feedback_and_handoffs(client):
     stats = await (await client.get("/console/api/stats")).json()
     assert stats["answers"] == {"": {"helpful": 0, "not_helpful": 1}}
     assert stats["handoffs"]["human_request"] == {"handoffs": 1, "rated": 0, "average_rating": None}
+
+
+async def test_closing_can_tell_the_customer_the_outcome(client):
+    await customer_says(client, "I want a human", sender="outcome")
+    await login(client)
+    [waiting] = (await (await client.get("/console/api/queue")).json())["waiting"]
+    cid = waiting["id"]
+    await client.post(f"/console/api/conversations/{cid}/claim")
+    for bad in ({"resolution": "done", "tell_customer": "yes"}, {"tell_customer": True}):
+        assert (await client.post(f"/console/api/conversations/{cid}/close", json=bad)).status == 400
+    closed = await client.post(f"/console/api/conversations/{cid}/close",
+                               json={"resolution": "Refund of 12 EUR sent", "tell_customer": True})
+    assert closed.status == 200
+    fetched = await (await client.get("/webhooks/rest/messages", params={"sender": "outcome"})).json()
+    kinds = [m.get("custom", {}).get("kind") for m in fetched["messages"]]
+    assert kinds[-2:] == ["outcome", "rating_request"]
+    assert "Refund of 12 EUR sent" in fetched["messages"][-2]["text"]

@@ -505,12 +505,14 @@ def test_console_page_against_fake_api(page, fake_server):  # noqa: F811  (fixtu
     expect(tid(page, "error-banner")).to_contain_text("resolution")
     assert requests_to(fake, "POST", "/console/api/conversations/7/close") == []
     tid(page, "close-resolution").fill("Router restarted remotely")
+    expect(tid(page, "close-tell")).to_be_checked()
     tid(page, "close-confirm").click()
     expect(page.locator("#conv-meta .state-closed")).to_have_text("Closed")
     expect(tid(page, "close-resolution")).to_be_hidden()
     expect(composer).to_be_disabled()
     expect(page.locator("#packet-resolution")).to_have_text("Router restarted remotely")
-    assert requests_to(fake, "POST", "/console/api/conversations/7/close")[0]["body"] == {"resolution": "Router restarted remotely"}
+    assert requests_to(fake, "POST", "/console/api/conversations/7/close")[0]["body"] == {
+        "resolution": "Router restarted remotely", "tell_customer": True}  # the outcome goes to the customer by default
     expect(tid(page, "queue-mine").get_by_test_id("queue-item")).to_have_count(0)
 
     # ---- log out

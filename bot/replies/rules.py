@@ -173,3 +173,37 @@ def news_mentioned_once(turns: Sequence[Turn], kb: "KnowledgeBase") -> List[str]
         elif news.text_in(custom.get("language") or "en")[0] not in (reply.get("text") or ""):
             problems.append(f"news {news.id!r} is not in the reply: {reply.get('text')!r}")
     return problems
+
+
+def outcome_reported(turns: Sequence[Turn]) -> List[str]:
+    """Rule 6, later: an unhappy customer's conversation is not closed without the outcome: a colleague's reply or
+    the outcome report comes between the handoff and the rating request."""
+    problems, unhappy_since = [], None
+    replies = [r for t in turns for r in t.replies]
+    for position, reply in enumerate(replies):
+        custom = reply.get("custom") or {}
+        if custom.get("kind") == "handoff" and custom.get("reason") in ("upset", "rude"):
+            unhappy_since = position
+        elif custom.get("kind") == "rating_request" and unhappy_since is not None:
+            told = [r for r in replies[unhappy_since:position] if _kind(r) in ("agent_reply", "outcome")]
+            if not told:
+                problems.append("an unhappy customer's conversation was closed without telling them the outcome")
+            unhappy_since = None
+    return problems
+
+
+def turns_from_transcript(messages: Sequence[Any]) -> List[Turn]:
+    """The stored messages of a conversation (handoff.store.MessageView) as turns, so that every rule also checks real
+    transcripts: each customer message opens a turn, the bot's and the agents' messages are its replies."""
+    turns: List[Turn] = []
+    for message in messages:
+        if message.role == "customer":
+            turns.append(Turn(message.text))
+        elif message.role in ("bot", "agent"):
+            custom = dict(message.payload.get("custom") or {})
+            if message.role == "agent":
+                custom.update(kind="agent_reply", agent=message.author)
+            if not turns:
+                turns.append(Turn(""))
+            turns[-1].replies.append({"text": message.text, "custom": custom, "buttons": message.payload.get("buttons") or []})
+    return turns

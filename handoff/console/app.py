@@ -223,7 +223,12 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         agent = request[AGENT_KEY]
         body = await _json_body(request) if request.can_read_body else {}
         resolution = _text_field(body, "resolution", required=False)
-        await router.close(_conversation_id(request), agent, resolution)
+        tell_customer = body.get("tell_customer", False)
+        if not isinstance(tell_customer, bool):
+            return error(400, "'tell_customer' must be true or false")
+        if tell_customer and not resolution:
+            return error(400, "write the 'resolution' to tell the customer the outcome")
+        await router.close(_conversation_id(request), agent, resolution, tell_customer)
         return web.json_response(await db(console.details, _conversation_id(request), agent))
 
     @routes.get("/console/api/canned")

@@ -903,6 +903,7 @@
     $('close').setAttribute('aria-expanded', 'false');
     $('close-resolution').value = '';
     $('close-resolution').removeAttribute('aria-invalid');
+    $('close-tell').checked = true;
   }
 
   async function onCloseConfirm(event) {
@@ -920,7 +921,8 @@
     const id = c.id;
     $('close-confirm').disabled = true;
     try {
-      const conv = await api('POST', `/conversations/${encodeURIComponent(id)}/close`, { resolution });
+      const tellCustomer = $('close-tell').checked;
+      const conv = await api('POST', `/conversations/${encodeURIComponent(id)}/close`, { resolution, tell_customer: tellCustomer });
       hideCloseForm();
       state.drafts.delete(id);
       if (state.openId === id) {
