@@ -334,7 +334,10 @@ def test_smalltalk_uses_the_remembered_name_and_does_not_reset_it():
 def test_smalltalk_intents(text, intent, language):
     messages, _, slots = run(Smalltalk(), make_tracker(text, intent, slots={"unhelpful_count": 1.0}))
     assert messages[0]["custom"] == {"kind": "smalltalk", "intent": intent, "language": language}
-    assert messages[0]["text"] == phrase(intent, language, register=detect_register(text) or "formal")
+    register = detect_register(text) or "formal"
+    variants = PHRASES[intent][language][register]
+    shortest = min(range(len(variants)), key=lambda i: len(variants[i]))
+    assert messages[0]["text"] == phrase(intent, language, shortest, register=register), "a short message, a short reply"
     if intent == "thanks":
         assert slots["unhelpful_count"] == 0.0
     else:
@@ -350,7 +353,8 @@ def test_smalltalk_never_repeats_while_unused_variants_remain():
         slots.update(set_slots)
         ids = slots["used_phrases"]
     assert len(set(texts)) == 3
-    assert ids == ["greet:en:0", "greet:en:1", "greet:en:2"]
+    assert ids[0] == "greet:en:0", "the first greeting introduces the assistant"
+    assert sorted(ids) == ["greet:en:0", "greet:en:1", "greet:en:2"]
     # all used: it still answers, with a known variant
     messages, _, set_slots = run(Smalltalk(), make_tracker("Hello", "greet", slots=dict(slots)))
     assert messages[0]["text"] in [phrase("greet", "en", i) for i in range(3)]
@@ -410,3 +414,41 @@ def test_rule_11_check_catches_a_second_mention_and_an_unrelated_one(small_kb_di
         "news mentioned 2 times in one conversation"]
     unrelated = {**mention, "custom": {**mention["custom"], "faq_id": "refund-policy"}}
     assert rules.news_mentioned_once([rules.Turn("refund?", [unrelated])], kb) != []
+
+
+SHORT_AND_LONG = {
+    "en": ("thx", "Thank you so much for explaining all of that in such detail, it really helped me understand what I "
+                  "need to do with my invoice and my router this evening"),
+    "ru": ("спс", "Большое спасибо, что так подробно всё объяснили, теперь мне наконец понятно, что делать со счётом и с "
+                  "роутером сегодня вечером, очень выручили"),
+    "et": ("aitäh", "Suur aitäh, et selgitasite kõike nii põhjalikult, nüüd saan lõpuks aru, mida ma pean täna õhtul oma "
+                    "arve ja ruuteriga tegema, see aitas väga"),
+}
+
+
+@pytest.mark.parametrize("language", list(SHORT_AND_LONG))
+def test_rule_3_a_terse_customer_gets_short_replies_and_a_detailed_one_fuller_replies(language):
+    """Rule 3, short or detailed: the same intent, said in one word or at length, gets the shortest or the fullest
+    unused variant, over a whole run of thanks."""
+    terse, detailed = SHORT_AND_LONG[language]
+    lengths = {}
+    for style, text in (("short", terse), ("detailed", detailed)):
+        slots, replies = {}, []
+        for _ in range(2):
+            messages, _, set_slots = run(Smalltalk(), make_tracker(text, "thanks", slots=dict(slots)))
+            replies.append(messages[0]["text"])
+            slots.update(set_slots)
+        assert len(set(replies)) == 2, "never the same wording twice, whatever the length"
+        lengths[style] = [len(r) for r in replies]
+    # with three variants the second replies of both meet in the middle one
+    assert lengths["short"][0] < lengths["detailed"][0] and sum(lengths["short"]) < sum(lengths["detailed"]), lengths
+
+
+def test_brevity_is_read_from_the_latest_messages():
+    from bot.replies.brevity import DETAILED, SHORT, customer_brevity
+
+    assert customer_brevity(["ok", "thx"]) == SHORT
+    assert customer_brevity(["hello", "my internet has been slow every evening this week, even though the router was "
+                             "restarted twice and nothing else at home uses the connection"]) is None
+    assert customer_brevity(["word " * 25]) == DETAILED
+    assert customer_brevity(['/faq{"faq_id":"x"}']) is None, "a pressed button is not the customer's words"

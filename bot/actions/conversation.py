@@ -9,6 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.replies.brevity import LOOK_BACK, customer_brevity
 from bot.replies.composer import FORMAL, Reply, ReplyComposer, remember
 from bot.replies.register import detect_register
 from knowledge.text import detect_language, extract_name
@@ -68,6 +69,7 @@ class Conversation:
         self.name = customer_name(tracker, self.text)
         self.register = (None if self.text.startswith("/") else detect_register(self.text)) \
             or tracker.get_slot("register") or FORMAL
+        self.brevity = customer_brevity(earlier_customer_texts(tracker, LOOK_BACK - 1) + [self.text])
         self.used: List[str] = list(tracker.get_slot("used_phrases") or [])
         self.events: List[Dict[str, Any]] = []
         self._mood: Optional[Dict[str, Any]] = None
@@ -86,8 +88,11 @@ class Conversation:
         return self._mood
 
     def phrase(self, key: str, with_name: bool = False, **fields: object) -> Reply:
+        brevity = self.brevity
+        if key == "greet" and not any(u.startswith("greet:") for u in self.used):
+            brevity = None  # the first greeting is the first variant, which introduces the assistant by name
         reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None,
-                                 register=self.register, **fields)
+                                 register=self.register, brevity=brevity, **fields)
         self.used = remember(self.used, reply)
         return reply
 

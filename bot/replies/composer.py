@@ -10,6 +10,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from bot.replies.brevity import DETAILED, SHORT
+
 PHRASES_DIR = Path(__file__).resolve().parent
 FALLBACK_LANGUAGE = "en"
 
@@ -60,13 +62,19 @@ class ReplyComposer:
         return self.phrases[key][language][register]
 
     def compose(self, key: str, language: str, used: Sequence[str] = (), name: Optional[str] = None,
-                register: Optional[str] = None, **fields: object) -> Reply:
+                register: Optional[str] = None, brevity: Optional[str] = None, **fields: object) -> Reply:
+        """The first unused variant; for a customer who writes briefly (brevity "short") the shortest unused one,
+        for one who writes at length ("detailed") the longest."""
         by_language = self.phrases[key]
         if language not in by_language:
             language = FALLBACK_LANGUAGE if FALLBACK_LANGUAGE in by_language else next(iter(by_language))
         variants = by_language[language][register or FORMAL]
         used_set = set(used)
-        choice = next((i for i in range(len(variants)) if f"{key}:{language}:{i}" not in used_set), None)
+        unused = [i for i in range(len(variants)) if f"{key}:{language}:{i}" not in used_set]
+        choice = unused[0] if unused else None
+        if unused and brevity in (SHORT, DETAILED):
+            pick = min if brevity == SHORT else max
+            choice = pick(unused, key=lambda i: (len(variants[i]), -i if brevity == DETAILED else i))
         if choice is None:
             uses = [u for u in used if u.startswith(f"{key}:{language}:")]
             choice = (int(uses[0].rsplit(":", 1)[1]) + len(uses)) % len(variants) if uses else 0
