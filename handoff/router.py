@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 from bot.replies.composer import ReplyComposer
 from handoff.bot_client import RasaBotClient
@@ -37,6 +37,15 @@ def parse_rating(text: str) -> Optional[int]:
 
 class NotOwner(TransitionRefused):
     pass
+
+
+def shown_text(text: str, metadata: Optional[Dict[str, Any]]) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """What the transcript shows of a customer message: a pressed button's title ("display" in the metadata) rather
+    than its payload ('/faq{"faq_id":"billing-refund"}'), which is kept beside it for the record."""
+    display = (metadata or {}).get("display")
+    if text.startswith("/") and isinstance(display, str) and display.strip():
+        return display.strip()[:200], {"button_payload": text}
+    return text, None
 
 
 class ConversationRouter:
@@ -72,7 +81,8 @@ class ConversationRouter:
                                        language=conversation.language or detect_language(text).code,
                                        limit=self.limits.max_chars)]
         recent = await self._recent_customer_messages(conversation.id)
-        await self._db(self.store.add_message, conversation.id, "customer", text, conversation.customer_name)
+        shown, payload = shown_text(text, metadata)
+        await self._db(self.store.add_message, conversation.id, "customer", shown, conversation.customer_name, payload)
         if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
             if recent > self.limits.messages_per_window:
                 return []  # told once per flood; the messages are kept for the agents

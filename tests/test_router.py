@@ -271,3 +271,13 @@ async def test_only_the_bots_answers_of_the_conversation_can_be_rated(router, st
         await router.feedback("webchat", "fb-a", 10 ** 9, True)
     with pytest.raises(NotFound):
         await router.feedback("webchat", "nobody", answer_b.id, True)
+
+
+async def test_a_pressed_button_shows_its_title_in_the_transcript_and_the_bot_gets_its_payload(router, bot, store):
+    payload = '/faq{"faq_id":"billing-refund"}'
+    await router.receive("webchat", "buttons", payload, {"display": "How do I get a refund?"})
+    await router.receive("webchat", "buttons", "plain text", {"display": "something else"})
+    assert bot.calls == [payload, "plain text"]
+    shown = store.messages(store.find("webchat", "buttons").id, roles=("customer",))
+    assert [(m.text, m.payload) for m in shown] == [
+        ("How do I get a refund?", {"button_payload": payload}), ("plain text", {})]

@@ -243,6 +243,8 @@ async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite
         [chosen] = await fake.wait_sent(chat, 5)
         assert bot.calls[-1]["text"] == '/faq{"faq_id":"contract-cancel"}'
         assert chosen["text"] == 'answer to: /faq{"faq_id":"contract-cancel"}'
+        stored = store.messages(store.find("telegram", str(chat)).id, 0, ["customer"])
+        assert stored[-1].text == "Cancelling a contract", "the transcript shows the pressed button's title"
         assert fake.callback_answers and "reply_markup" not in clarify  # the pressed buttons are gone
         await fake.press(clarify, "b:99999:0")  # a button of a message that is not this chat's: answered, ignored
         await wait_until(lambda: len(fake.callback_answers) == 2, what="the callback answer")

@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, NamedTuple, Optional
+from typing import Any, AsyncIterator, Dict, List, NamedTuple, Optional, Tuple
 
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
@@ -321,7 +321,8 @@ class TelegramChannel:
             log.info("Telegram chat %s pressed a button of message %s that is not there", chat_id, parsed.message_id)
             return
         await self._without_buttons(query, "b:")
-        await self.converse(chat_id, pressed, query.from_user)
+        payload, title = pressed
+        await self.converse(chat_id, payload, query.from_user, display=title)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -329,9 +330,12 @@ class TelegramChannel:
 
     # talking to the router
 
-    async def converse(self, chat_id: int, text: str, user: Optional[User]) -> None:
-        metadata = {"telegram": {"first_name": user.first_name if user else None,
-                                 "language_code": user.language_code if user else None}}
+    async def converse(self, chat_id: int, text: str, user: Optional[User], display: Optional[str] = None) -> None:
+        """`display`: a pressed button's title, which the transcript shows instead of its payload."""
+        metadata: Dict[str, Any] = {"telegram": {"first_name": user.first_name if user else None,
+                                                 "language_code": user.language_code if user else None}}
+        if display:
+            metadata["display"] = display
         async with self._chat_turn(chat_id):
             try:
                 async with self.typing(chat_id):
@@ -360,8 +364,8 @@ class TelegramChannel:
             for reply in replies or []:
                 await self._send_safely(chat_id, reply)
 
-    async def _button(self, chat_id: int, parsed: CallbackData) -> Optional[str]:
-        """The payload of the pressed button, from the stored bot message of this chat's conversation."""
+    async def _button(self, chat_id: int, parsed: CallbackData) -> Optional[Tuple[str, str]]:
+        """The payload and title of the pressed button, from the stored bot message of this chat's conversation."""
         store = self.router.store
         conversation = await asyncio.to_thread(store.find, CHANNEL, str(chat_id))
         if conversation is None:
@@ -376,7 +380,8 @@ class TelegramChannel:
         if not 0 <= parsed.value < len(buttons) or not isinstance(buttons[parsed.value], dict):
             return None
         button = buttons[parsed.value]
-        return str(button.get("payload") or button.get("title") or "") or None
+        payload = str(button.get("payload") or button.get("title") or "")
+        return (payload, str(button.get("title") or "")) if payload else None
 
     async def _greeting(self, chat_id: int, user: Optional[User]) -> str:
         conversation = await asyncio.to_thread(self.router.store.find, CHANNEL, str(chat_id))

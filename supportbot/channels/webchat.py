@@ -59,9 +59,9 @@ def valid_session(session: Any) -> bool:
     return isinstance(session, str) and bool(SESSION_PATTERN.match(session))
 
 
-def public_message(message: Dict[str, Any], titles: Dict[str, str]) -> Dict[str, Any]:
-    """A stored message (MessageView.to_json()) as the customer sees it. A customer message that was a
-    quick-reply payload is shown with the button's title."""
+def public_message(message: Dict[str, Any]) -> Dict[str, Any]:
+    """A stored message (MessageView.to_json()) as the customer sees it. A pressed quick reply is stored under
+    its title (the router keeps the payload aside), so it reads as the customer chose it."""
     meta = {k: v for k, v in (message.get("meta") or {}).items() if k in PUBLIC_META}
     buttons = [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
                for b in message.get("buttons") or [] if isinstance(b, dict)]
@@ -69,13 +69,8 @@ def public_message(message: Dict[str, Any], titles: Dict[str, str]) -> Dict[str,
     author = message.get("author")
     if role == "bot":
         author = bot_name()
-    for button in buttons:
-        titles[button["payload"]] = button["title"]
-    result = {"id": message["id"], "role": role, "text": message.get("text") or "", "buttons": buttons,
+    return {"id": message["id"], "role": role, "text": message.get("text") or "", "buttons": buttons,
               "meta": meta, "author": author, "created_at": message.get("created_at")}
-    if role == "customer" and result["text"] in titles:
-        result["display"] = titles[result["text"]]
-    return result
 
 
 def parse_frame(data: str) -> Dict[str, Any]:
@@ -124,7 +119,6 @@ class Client:
         self.session: Optional[str] = None
         self.conversation_id: Optional[int] = None
         self.sent: Set[int] = set()            # message ids this socket has been sent
-        self.titles: Dict[str, str] = {}       # quick-reply payload -> title
         self.ready = False                     # history sent; live frames before that wait in `held`
         self.held: List[Dict[str, Any]] = []
         self.last_status: Optional[Dict[str, Any]] = None
@@ -148,7 +142,7 @@ class Client:
         if message.get("role") not in CUSTOMER_VISIBLE_ROLES or message.get("id") in self.sent:
             return
         self.sent.add(message["id"])
-        await self.send({"type": "message", "message": public_message(message, self.titles)})
+        await self.send({"type": "message", "message": public_message(message)})
 
     async def live(self, frame: Dict[str, Any]) -> None:
         """A frame from the poller; held back until the history is out."""
@@ -394,7 +388,7 @@ class WebchatHub:
         client.last_status = status
         await client.send({
             "type": "history", "bot_name": bot_name(),
-            "messages": [public_message(m.to_json(), client.titles) for m in messages],
+            "messages": [public_message(m.to_json()) for m in messages],
             "status": {k: v for k, v in status.items() if k != "type"},
         })
         await client.release()
@@ -413,7 +407,6 @@ class WebchatHub:
             metadata["payload"] = frame["payload"]
         if isinstance(frame.get("display"), str) and frame["display"].strip():
             metadata["display"] = frame["display"][:200]
-            client.titles[frame["text"]] = frame["display"][:200]
         bot_speaks = (client.last_status or {}).get("state", "bot") in ("bot", "closed")
         mark = max(client.sent, default=0)
         if bot_speaks:

@@ -230,6 +230,10 @@
 
   var rows = new Map();        // message id -> row element
   var pending = [];            // customer messages not yet confirmed by the server
+  // the server stores a pressed quick reply under its title, the widget sent its payload
+  function sameText(item, message) {
+    return message.text === item.text || (Boolean(item.display) && message.text === item.display);
+  }
   var lastKnownId = 0;
   var unread = 0;
   var status = { state: "bot", queue_position: null, agent: null };
@@ -358,7 +362,7 @@
     if (!message || typeof message.id !== "number" || rows.has(message.id)) return;
     lastKnownId = Math.max(lastKnownId, message.id);
     if (message.role === "customer") {
-      var index = pending.findIndex(function (p) { return p.state === "sent" && p.text === message.text; });
+      var index = pending.findIndex(function (p) { return p.state === "sent" && sameText(p, message); });
       if (index >= 0) { confirm(pending.splice(index, 1)[0], message); return; }
     }
     var row = makeRow(message, false);
@@ -528,7 +532,7 @@
     var found = {};
     unknown.forEach(function (p) {
       var match = messages.find(function (m) {
-        return m.role === "customer" && m.text === p.text && m.id > p.after && !found[m.id];
+        return m.role === "customer" && sameText(p, m) && m.id > p.after && !found[m.id];
       });
       if (match) { found[match.id] = true; p.state = "done"; }
       else { p.state = "failed"; }
