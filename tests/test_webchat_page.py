@@ -113,6 +113,17 @@ def test_answer_history_after_reload_and_an_agent_takes_over(live_bot, browser):
         expect(page.locator(BOT_MESSAGES).first.locator('button[data-helpful="true"]')).to_be_disabled()
         expect(page.get_by_test_id("webchat-starter")).to_have_count(0)
 
+        # ---- and a browser restart: a new browser context with the saved local storage (the session id)
+        restarted = browser.new_context(storage_state=page.context.storage_state())
+        try:
+            again = restarted.new_page()
+            again.goto(gateway_url(live_bot))
+            expect(again.get_by_test_id("webchat-panel")).to_be_visible()
+            expect(again.locator(BOT_MESSAGES).first.get_by_test_id("webchat-text")).to_have_text(stored[0].text)
+            assert again.evaluate("window.SupportbotWebchat.session()") == session
+        finally:
+            restarted.close()
+
         # ---- 3. a person: the queue, then Mari claims, types and replies
         say(page, "I want to talk to a person")
         status = page.get_by_test_id("webchat-status")
