@@ -33,7 +33,7 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
                                 locks=ConversationLocks(settings.redis_url))
     app = console_app(router, CannedReplies(settings.knowledge_dir), secure_cookies=settings.secure_cookies)
     app.add_routes(rest_routes(router))
-    install_webchat(app, router)
+    install_webchat(app, router, allowed_origins=settings.webchat_origins)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -39,6 +39,8 @@ class Settings:
     rasa_workers: int = field(default_factory=lambda: int(os.environ.get("RASA_WORKERS", "1")))
     redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"))
+    # the sites allowed to open the web chat's socket ("https://www.example.com,https://example.com"); empty: any site
+    webchat_origins: str = field(default_factory=lambda: os.environ.get("WEBCHAT_ALLOWED_ORIGINS", ""))
     # the Telegram channel (supportbot/channels/telegram.py): on when a token is set; long polling unless a webhook URL is set
     telegram_token: str = field(default_factory=lambda: os.environ.get("TELEGRAM_TOKEN", ""))
     telegram_api_url: str = field(default_factory=lambda: os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org"))

@@ -398,3 +398,20 @@ async def test_feedback_on_an_answer(client, bot):
     assert (await stranger.next("error"))["code"] == "bad_feedback"  # not this customer's answer
     await socket.close()
     await stranger.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_only_the_allowed_sites_may_open_the_socket(database_url, aiohttp_client):
+    store = HandoffStore.open(database_url, run_migrations=False)
+    settings = Settings()
+    settings.webchat_origins = "https://www.lainet.example, https://lainet.example/"
+    client = await aiohttp_client(build_app(settings, store=store, bot=ButtonBot(), hours=BusinessHours.parse("always")))
+    refused = await client.get("/webchat/socket", headers={"Origin": "https://evil.example", "Connection": "Upgrade",
+                                                            "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                                                            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert refused.status == 403
+    for origin in ("https://lainet.example", "https://WWW.lainet.example", f"http://{client.host}:{client.port}"):
+        ws = await client.ws_connect("/webchat/socket", headers={"Origin": origin})
+        await ws.send_json({"type": "hello", "session": SESSION})
+        assert (await ws.receive_json(timeout=10))["type"] == "history", origin
+        await ws.close()

@@ -456,7 +456,13 @@ class WebchatHub:
             await other.send(frame)
 
 
-def webchat_routes(hub: WebchatHub) -> web.RouteTableDef:
+def parse_origins(allowed: str) -> Optional[Set[str]]:
+    """WEBCHAT_ALLOWED_ORIGINS as a set of origins ("https://shop.example.com"); None when any site may embed."""
+    origins = {o.strip().rstrip("/").lower() for o in allowed.split(",") if o.strip()}
+    return origins or None
+
+
+def webchat_routes(hub: WebchatHub, allowed_origins: Optional[Set[str]] = None) -> web.RouteTableDef:
     routes = web.RouteTableDef()
 
     def file_response(name: str, extra: Optional[Dict[str, str]] = None) -> web.StreamResponse:
@@ -472,6 +478,10 @@ def webchat_routes(hub: WebchatHub) -> web.RouteTableDef:
     async def static(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if name == "socket":
+            origin = request.headers.get("Origin", "").rstrip("/").lower()
+            own = f"{request.scheme}://{request.host}".lower()
+            if allowed_origins is not None and origin not in allowed_origins and origin != own:
+                return web.json_response({"error": "this site may not open the chat"}, status=403)
             return await hub.serve(request)
         if name not in FILES or name == "demo.html":
             return web.json_response({"error": "not found"}, status=404)
@@ -481,10 +491,11 @@ def webchat_routes(hub: WebchatHub) -> web.RouteTableDef:
     return routes
 
 
-def install_webchat(app: web.Application, router: ConversationRouter) -> WebchatHub:
-    """Adds the web chat's routes to the gateway and runs its live poller while the app runs."""
+def install_webchat(app: web.Application, router: ConversationRouter, allowed_origins: str = "") -> WebchatHub:
+    """Adds the web chat's routes to the gateway and runs its live poller while the app runs. `allowed_origins`:
+    the sites that may open the socket, comma-separated (the gateway's own demo page always may); empty: any."""
     hub = WebchatHub(router)
-    app.add_routes(webchat_routes(hub))
+    app.add_routes(webchat_routes(hub, parse_origins(allowed_origins)))
 
     async def poller(app: web.Application):
         await hub.start()
