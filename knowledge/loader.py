@@ -136,6 +136,24 @@ def _load_news(data: dict, root: yaml.MappingNode, source: str, problems) -> Lis
     return found
 
 
+def _texts_by_language(raw: dict, node: yaml.MappingNode, key: str, label: str, report) -> Dict[str, str]:
+    """A mapping of language code to one text (an entry's `answer`, a news item's `text`), each checked."""
+    texts: Dict[str, str] = {}
+    raw_texts, texts_node = raw.get(key), _mapping_get(node, key)
+    if not isinstance(raw_texts, dict) or not raw_texts:
+        report(key, f"{label} has no {key}: give '{key}' with at least one of {', '.join(LANGUAGES)}")
+        return texts
+    for language, text in raw_texts.items():
+        child = _mapping_get(texts_node, str(language)) if isinstance(texts_node, yaml.MappingNode) else None
+        if language not in LANGUAGES:
+            report(None, f"{label}: unknown language code '{language}' (use one of {', '.join(LANGUAGES)})", child)
+        elif not isinstance(text, str) or not text.strip():
+            report(None, f"{label}: {key}.{language} must be non-empty text", child)
+        else:
+            texts[language] = " ".join(text.split())
+    return texts
+
+
 def _parse_news(raw, node, source: str, problems) -> Optional[News]:
     line = _line(node)
     if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):
@@ -160,19 +178,7 @@ def _parse_news(raw, node, source: str, problems) -> Optional[News]:
     if not isinstance(about, list) or not about or not all(isinstance(a, str) and a.strip() for a in about):
         report("about", f"{label}: 'about' must list the entry ids or topics it fits")
         about = []
-    text: Dict[str, str] = {}
-    raw_text, text_node = raw.get("text"), _mapping_get(node, "text")
-    if not isinstance(raw_text, dict) or not raw_text:
-        report("text", f"{label} has no text: give 'text' with at least one of {', '.join(LANGUAGES)}")
-    else:
-        for language, value in raw_text.items():
-            child = _mapping_get(text_node, str(language)) if isinstance(text_node, yaml.MappingNode) else None
-            if language not in LANGUAGES:
-                report(None, f"{label}: unknown language code '{language}' (use one of {', '.join(LANGUAGES)})", child)
-            elif not isinstance(value, str) or not value.strip():
-                report(None, f"{label}: text.{language} must be non-empty text", child)
-            else:
-                text[language] = " ".join(value.split())
+    text = _texts_by_language(raw, node, "text", label, report)
     until = raw.get("until")
     if until is not None and not isinstance(until, date):
         report("until", f"{label}: 'until' must be a date like 2027-03-31")
@@ -222,20 +228,7 @@ def _parse_entry(raw, node, topic: str, source: str, problems) -> Optional[Entry
         if phrasings:
             questions[language] = tuple(p.strip() for p in phrasings)
 
-    answer: Dict[str, str] = {}
-    raw_answer = raw.get("answer")
-    answer_node = _mapping_get(node, "answer")
-    if not isinstance(raw_answer, dict) or not raw_answer:
-        report("answer", f"{label} has no answer: give 'answer' with at least one of {', '.join(LANGUAGES)}")
-    else:
-        for language, text in raw_answer.items():
-            child = _mapping_get(answer_node, str(language)) if isinstance(answer_node, yaml.MappingNode) else None
-            if language not in LANGUAGES:
-                report(None, f"{label}: unknown language code '{language}' (use one of {', '.join(LANGUAGES)})", child)
-            elif not isinstance(text, str) or not text.strip():
-                report(None, f"{label}: answer.{language} must be non-empty text", child)
-            else:
-                answer[language] = " ".join(text.split())
+    answer = _texts_by_language(raw, node, "answer", label, report)
 
     handoff = raw.get("handoff", False)
     if not isinstance(handoff, bool):
