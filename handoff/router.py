@@ -77,7 +77,7 @@ class ConversationRouter:
         if len(text) > self.limits.max_chars:
             await self._db(self.store.add_message, conversation.id, "customer", text[:self.limits.max_chars] + "…",
                            conversation.customer_name, {"cut_from_chars": len(text)})
-            return [await self._notice(conversation, "message_too_long", {"kind": "limit", "limit": "message_length"},
+            return [await self.notice(conversation, "message_too_long", {"kind": "limit", "limit": "message_length"},
                                        language=conversation.language or detect_language(text).code,
                                        limit=self.limits.max_chars)]
         recent = await self._recent_customer_messages(conversation.id)
@@ -86,7 +86,7 @@ class ConversationRouter:
         if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
             if recent > self.limits.messages_per_window:
                 return []  # told once per flood; the messages are kept for the agents
-            return [await self._notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
+            return [await self.notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
                                        seconds=int(self.limits.window.total_seconds()))]
         async with self.locks.hold(conversation.id):
             conversation = await self._db(self.store.get, conversation.id)  # the previous message may have handed off
@@ -127,15 +127,16 @@ class ConversationRouter:
             if conversation.state != State.BOT.value:
                 return []
             if helpful:
-                return [await self._notice(conversation, "feedback_thanks", {"kind": "feedback_thanks", "helpful": True})]
+                return [await self.notice(conversation, "feedback_thanks", {"kind": "feedback_thanks", "helpful": True})]
             asked_since = await self._db(self.store.messages, conversation.id, message_id, ["customer"])
             if asked_since:  # an older answer: the bot has moved on to another question
-                return [await self._notice(conversation, "feedback_noted", {"kind": "feedback_thanks", "helpful": False})]
+                return [await self.notice(conversation, "feedback_noted", {"kind": "feedback_thanks", "helpful": False})]
             return await self._ask_bot(conversation, "/didnt_help", {"feedback": {"message_id": message_id, "faq_id": faq_id}})
 
-    async def _notice(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
+    async def notice(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
                       language: Optional[str] = None, **fields: Any) -> MessageView:
-        """A message of the router's own (not the bot's), stored and returned for the channel to send now."""
+        """A message of the router's or a channel's own (not the bot's), composed in the conversation's language
+        (or `language`) and register, stored, and returned for the channel to send now."""
         used = await self._used_phrases(conversation.id)
         reply = self.composer.compose(key, language or conversation.language or "en", used, register=conversation.register,
                                       **fields)

@@ -403,13 +403,8 @@ class TelegramChannel:
     async def _composed(self, conversation: ConversationView, key: str, user: Optional[User],
                         custom: Dict[str, Any]) -> MessageView:
         """A reply of the composer, in the conversation's language (else the Telegram app's), stored as the bot's."""
-        store = self.router.store
         language = conversation.language or telegram_language(user.language_code if user else None) or "en"
-        earlier = await asyncio.to_thread(store.messages, conversation.id, 0, ["bot"])
-        used = [m.payload["phrase_id"] for m in earlier if m.payload.get("phrase_id")]
-        reply = self.router.composer.compose(key, language, used, register=conversation.register)
-        return await asyncio.to_thread(store.add_message, conversation.id, "bot", reply.text, None,
-                                       {"custom": {**custom, "language": language}, "phrase_id": reply.phrase_id})
+        return await self.router.notice(conversation, key, {**custom, "language": language}, language=language)
 
     # talking to Telegram
 
