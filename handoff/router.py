@@ -134,14 +134,17 @@ class ConversationRouter:
             return await self._ask_bot(conversation, "/didnt_help", {"feedback": {"message_id": message_id, "faq_id": faq_id}})
 
     async def notice(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
-                      language: Optional[str] = None, **fields: Any) -> MessageView:
-        """A message of the router's or a channel's own (not the bot's), composed in the conversation's language
-        (or `language`) and register, stored, and returned for the channel to send now."""
+                     language: Optional[str] = None, register: Optional[str] = None, name: Optional[str] = None,
+                     buttons: Sequence[Dict[str, str]] = (), **fields: Any) -> MessageView:
+        """A message of the router's or a channel's own (not the bot's), composed in the conversation's language and
+        register (or the given ones), never in a wording used before in the conversation; stored, and returned."""
         used = await self._used_phrases(conversation.id)
-        reply = self.composer.compose(key, language or conversation.language or "en", used, register=conversation.register,
-                                      **fields)
-        return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
-                              {"custom": custom, "phrase_id": reply.phrase_id})
+        reply = self.composer.compose(key, language or conversation.language or "en", used, name=name,
+                                      register=register or conversation.register, **fields)
+        payload: Dict[str, Any] = {"custom": custom, "phrase_id": reply.phrase_id}
+        if buttons:
+            payload["buttons"] = list(buttons)
+        return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None, payload)
 
     async def _ask_bot(self, conversation: ConversationView, text: str, metadata: Optional[Dict[str, Any]]) -> List[MessageView]:
         replies = await self.bot.send(rasa_sender_id(conversation), text, {**(metadata or {}), "channel": conversation.channel})
@@ -175,26 +178,20 @@ class ConversationRouter:
         except TransitionRefused:
             log.info("conversation %s is already with the humans", conversation.id)
             return None
-        used = await self._used_phrases(conversation.id)
         if self.hours.is_open(self.clock()):
             position = await self._db(self.store.queue_position, conversation.id) or 1
             minutes = await self._db(self.store.expected_wait_minutes, position)
-            key = "queue_next" if position == 1 else "queue_position"
-            reply = self.composer.compose(key, language, used, register=register, position=position, minutes=minutes)
-            custom = {"kind": "queue_status", "position": position, "expected_minutes": minutes, "after_hours": False}
-        else:
-            reply = self.composer.compose("after_hours", language, used, register=register, hours=self.hours.describe(language))
-            custom = {"kind": "queue_status", "after_hours": True}
-        return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
-                              {"custom": custom, "phrase_id": reply.phrase_id})
+            return await self.notice(
+                conversation, "queue_next" if position == 1 else "queue_position",
+                {"kind": "queue_status", "position": position, "expected_minutes": minutes, "after_hours": False},
+                language=language, register=register, position=position, minutes=minutes)
+        return await self.notice(conversation, "after_hours", {"kind": "queue_status", "after_hours": True},
+                                 language=language, register=register, hours=self.hours.describe(language))
 
     async def _rate(self, conversation: ConversationView, rating: int) -> MessageView:
         await self._db(self.store.rate, conversation.id, rating)
-        used = await self._used_phrases(conversation.id)
-        reply = self.composer.compose("rating_thanks" if rating >= 4 else "rating_thanks_low", conversation.language or "en",
-                                      used, register=conversation.register)
-        return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
-                              {"custom": {"kind": "rating_thanks", "rating": rating}, "phrase_id": reply.phrase_id})
+        return await self.notice(conversation, "rating_thanks" if rating >= 4 else "rating_thanks_low",
+                                 {"kind": "rating_thanks", "rating": rating})
 
     async def _used_phrases(self, conversation_id: int) -> List[str]:
         messages = await self._db(self.store.messages, conversation_id, 0, ["bot"])
@@ -263,11 +260,8 @@ class ConversationRouter:
 
     async def _tell_customer(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
                              buttons: Sequence[Dict[str, str]] = (), name: Optional[str] = None, **fields: Any) -> MessageView:
-        used = await self._used_phrases(conversation.id)
-        reply = self.composer.compose(key, conversation.language or "en", used, name=name,
-                                      register=conversation.register, **fields)
-        message = await self._db(self.store.add_message, conversation.id, "bot", reply.text, None,
-                                 {"custom": custom, "buttons": list(buttons), "phrase_id": reply.phrase_id})
+        """A notice pushed to the customer's channel: what an agent did (joined, closed, gave back to the bot)."""
+        message = await self.notice(conversation, key, custom, name=name, buttons=buttons, **fields)
         await self._deliver(conversation, message)
         return message
 
