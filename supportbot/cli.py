@@ -95,8 +95,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack.start()
         print(_first_agent_notice(settings), end="", flush=True)
         print(
-            f"\n==> the agent console: {settings.console_url}\n"
-            "==> the bot is running. Talk to it over REST:\n"
+            f"\n==> the web chat, on a demo page: http://{settings.host}:{settings.gateway_port}/\n"
+            f"==> the agent console: {settings.console_url}\n"
+            + ("==> Telegram: on (TELEGRAM_TOKEN is set)\n" if settings.telegram_token
+               else "==> Telegram: off (set TELEGRAM_TOKEN to talk to the bot in Telegram)\n")
+            + "==> the bot is running. Talk to it over REST too:\n"
             f"    curl -s -XPOST {settings.rest_url} -H 'Content-Type: application/json' "
             "-d '{\"sender\": \"me\", \"message\": \"Tere! Internet ei tööta\"}'\n"
             "    or: supportbot ask --url " + settings.rest_url + " 'How do I pay my bill?'\n"
