@@ -60,8 +60,9 @@ def name_used_naturally(turns: Sequence[Turn], name: str) -> List[str]:
 
 
 def thanks_where_it_fits(turns: Sequence[Turn]) -> List[str]:
-    """Rule 2: thanked for waiting (queue), for patience (after an agent), and for feedback (a rating)."""
-    fitting = ("queue_status", "rating_request", "rating_thanks")
+    """Rule 2: thanked for waiting (queue), for patience (after an agent), and for feedback (a rating, "was this
+    helpful?")."""
+    fitting = ("queue_status", "rating_request", "rating_thanks", "feedback_thanks")
     return [f"no thanks in the {_kind(r)} message: {r.get('text')!r}" for t in turns for r in t.replies
             if _kind(r) in fitting and not THANKS.search(r.get("text") or "")]
 

@@ -1,5 +1,6 @@
-"""Rule 6, later: an unhappy customer hears the outcome when the colleague closes the conversation, in their language
-and register; checked by rules.outcome_reported on the stored transcript."""
+"""The politeness rules on what the router says itself, checked on stored transcripts (rules.turns_from_transcript) in
+et, ru and en: rule 6, later (an unhappy customer hears the outcome when the colleague closes the conversation), and
+rule 2 for "was this helpful?" (thanks for the feedback, in the customer's register)."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
@@ -69,3 +70,41 @@ async def test_closing_on_an_unhappy_customer_without_the_outcome_is_caught(stor
     await router.close(conversation.id, mari, None)
     problems = rules.outcome_reported(rules.turns_from_transcript(store.messages(conversation.id)))
     assert len(problems) == 1, "the second stay had a reply from the colleague, the first did not"
+
+
+class AnsweringBot:
+    """Answers every question with a knowledge entry, in the language and register the test gives."""
+
+    def __init__(self, language: str, register: str):
+        self.language, self.register = language, register
+
+    async def send(self, sender_id: str, text: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+        return [{"text": f"answer to {text}", "custom": {"kind": "answer", "faq_id": "billing-payment-methods",
+                                                          "language": self.language, "register": self.register}}]
+
+    async def close(self) -> None:
+        pass
+
+
+FEEDBACK_CASES = [
+    ("en", "formal", ["how do I pay?", "and by card?"]),
+    ("ru", "informal", ["подскажи, как оплатить счёт?", "а картой можешь подсказать?"]),
+    ("ru", "formal", ["подскажите, как оплатить счёт?", "а картой можете подсказать?"]),
+    ("et", "informal", ["ütle palun, kuidas arvet maksta?", "aga kaardiga saad öelda?"]),
+    ("et", "formal", ["öelge palun, kuidas arvet maksta?", "aga kaardiga oskate öelda?"]),
+]
+
+
+@pytest.mark.parametrize("language, register, questions", FEEDBACK_CASES)
+async def test_rule_2_feedback_is_thanked_in_the_customers_register(store, language, register, questions):
+    router = ConversationRouter(store, AnsweringBot(language, register), BusinessHours.parse("always"))
+    first = (await router.receive("webchat", "thanked", questions[0]))[0]
+    second = (await router.receive("webchat", "thanked", questions[1]))[0]
+    await router.feedback("webchat", "thanked", second.id, True)
+    await router.feedback("webchat", "thanked", first.id, False)  # an older answer: noted, with thanks
+    turns = rules.turns_from_transcript(store.messages(store.find("webchat", "thanked").id))
+    thanks = [r for t in turns for r in t.replies if r["custom"].get("kind") == "feedback_thanks"]
+    assert len(thanks) == 2 and thanks[0]["text"] != thanks[1]["text"]
+    assert rules.thanks_where_it_fits(turns) == []
+    assert rules.register_mirrored(turns, language) == []
+    assert rules.no_repeated_wording(turns) == []
