@@ -21,6 +21,7 @@ from knowledge.text import detect_language
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[ConversationView, MessageView], Awaitable[None]]
+ShowTyping = Callable[[ConversationView, AgentView], Awaitable[None]]
 RATING = re.compile(r"^\s*(?:/rate\D*)?([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 RATING_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
 
@@ -60,10 +61,14 @@ class ConversationRouter:
         self.hours = hours or BusinessHours.from_environment()
         self.composer = composer or ReplyComposer()
         self.deliverers: Dict[str, Deliver] = {}
+        self.typing_shown: Dict[str, ShowTyping] = {}
 
-    def register_channel(self, channel: str, deliver: Deliver) -> None:
-        """Channels that can push to the customer register here; the others fetch new messages themselves."""
+    def register_channel(self, channel: str, deliver: Deliver, show_typing: Optional[ShowTyping] = None) -> None:
+        """Channels that can push to the customer register here (and, if they can, show that an agent is typing);
+        the others fetch new messages, and follow the live events, themselves."""
         self.deliverers[channel] = deliver
+        if show_typing is not None:
+            self.typing_shown[channel] = show_typing
 
     async def _db(self, method, *args, **kwargs):
         return await asyncio.to_thread(method, *args, **kwargs)
@@ -223,6 +228,13 @@ class ConversationRouter:
 
     async def agent_typing(self, conversation_id: int, agent: AgentView) -> None:
         await self._db(self.store.publish, conversation_id, "typing", {"who": "agent", "agent": agent.display_name})
+        conversation = await self._db(self.store.get, conversation_id)
+        show = self.typing_shown.get(conversation.channel)
+        if show is not None and conversation.state == State.AGENT.value:
+            try:
+                await show(conversation, agent)
+            except Exception:  # only an indicator
+                log.warning("could not show %s's typing on %s", agent.display_name, conversation.channel, exc_info=True)
 
     async def return_to_bot(self, conversation_id: int, agent: AgentView) -> ConversationView:
         await self._owned_or_waiting(conversation_id, agent)

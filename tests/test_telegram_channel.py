@@ -277,6 +277,9 @@ async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite
         assert (await client.post(f"/console/api/conversations/{conversation.id}/claim")).status == 200
         [joined] = await fake.wait_sent(chat, 11)
         assert "Mari" in joined["text"]
+        typing_before = len([a for a in fake.chat_actions if a["chat_id"] == chat])
+        assert (await client.post(f"/console/api/conversations/{conversation.id}/typing")).status == 204
+        assert len([a for a in fake.chat_actions if a["chat_id"] == chat]) == typing_before + 1, "the agent's typing shows"
         sent = await client.post(f"/console/api/conversations/{conversation.id}/messages", json={"text": "Mari here."})
         assert sent.status == 201
         [from_agent] = await fake.wait_sent(chat, 12)

@@ -181,7 +181,7 @@ class TelegramChannel:
             private & filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_unsupported))
         self.application.add_handler(CallbackQueryHandler(self.on_callback))
         self.application.add_error_handler(self.on_error)
-        router.register_channel(CHANNEL, self.deliver)
+        router.register_channel(CHANNEL, self.deliver, self.show_agent_typing)
         # httpx logs every request URL at INFO, and the URL holds the bot token
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -411,6 +411,10 @@ class TelegramChannel:
     async def deliver(self, conversation: ConversationView, message: MessageView) -> None:
         """The router's push for messages that come later (an agent's reply): the stored chat id is all it needs."""
         await self.send(int(conversation.customer_id), message)
+
+    async def show_agent_typing(self, conversation: ConversationView, agent) -> None:
+        """An agent types in the console: "typing…" in the customer's chat."""
+        await self.application.bot.send_chat_action(int(conversation.customer_id), ChatAction.TYPING)
 
     async def send(self, chat_id: int, message: MessageView) -> None:
         if not message.text.strip():
