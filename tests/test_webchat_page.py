@@ -213,6 +213,15 @@ def test_phone_screen_and_embedding_on_another_site(live_bot, browser, host_site
             return [log.scrollWidth, log.clientWidth, document.documentElement.scrollWidth];
         }""")
         assert overflow[0] <= overflow[1] and overflow[2] <= 375, overflow
+        # full screen, the panel is a modal dialog: Tab goes round inside it, never to the page behind
+        expect(page.get_by_test_id("webchat-panel")).to_have_attribute("aria-modal", "true")
+        page.get_by_test_id("webchat-input").focus()
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.id") == "supportbot-webchat", "focus left the chat"
+        for _ in range(12):
+            page.keyboard.press("Shift+Tab")
+            assert page.evaluate("document.activeElement.id") == "supportbot-webchat", "focus left the chat"
         page.get_by_test_id("webchat-close").click()
         expect(page.get_by_test_id("webchat-panel")).to_be_hidden()
         expect(bubble).to_be_focused()

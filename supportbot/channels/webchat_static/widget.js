@@ -633,8 +633,28 @@
 
   bubble.addEventListener("click", function () { if (panel.hidden) open(); else close(); });
   closeButton.addEventListener("click", close);
+  // on a phone the panel covers the page: it is a modal dialog, and Tab stays inside it
+  var fullScreen = window.matchMedia ? window.matchMedia("(max-width: 520px)") : { matches: false };
+  function markModal() {
+    if (fullScreen.matches) panel.setAttribute("aria-modal", "true"); else panel.removeAttribute("aria-modal");
+  }
+  markModal();
+  if (fullScreen.addEventListener) fullScreen.addEventListener("change", markModal);
+
+  function keepFocusInside(event) {
+    var focusable = Array.prototype.filter.call(
+      panel.querySelectorAll("button, textarea, input, a[href], [tabindex]:not([tabindex='-1'])"),
+      function (node) { return !node.disabled && node.getClientRects().length > 0; });
+    if (!focusable.length) return;
+    var first = focusable[0], last = focusable[focusable.length - 1];
+    var active = root.activeElement || document.activeElement;
+    if (event.shiftKey && (active === first || !panel.contains(active))) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && (active === last || !panel.contains(active))) { event.preventDefault(); first.focus(); }
+  }
+
   frame.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && !panel.hidden) { event.preventDefault(); close(); }
+    else if (event.key === "Tab" && !panel.hidden && fullScreen.matches) keepFocusInside(event);
   });
 
   var lastTypingSent = 0;
