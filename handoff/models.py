@@ -104,3 +104,17 @@ class AnswerFeedback(Base):
     faq_id = Column(String(200), index=True)
     helpful = Column(Boolean, nullable=False)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class DeferredDelivery(Base):
+    """A message a push channel (Telegram) could not deliver yet: retried, in order, until it gets through."""
+
+    __tablename__ = "deferred_deliveries"
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, unique=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(40), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime(timezone=True), nullable=False, index=True)
+    last_error = Column(Text)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 from bot.replies.composer import ReplyComposer
@@ -24,6 +24,9 @@ Deliver = Callable[[ConversationView, MessageView], Awaitable[None]]
 ShowTyping = Callable[[ConversationView, AgentView], Awaitable[None]]
 RATING = re.compile(r"^\s*(?:/rate\D*)?([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 RATING_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
+RETRY_FIRST_DELAY = timedelta(seconds=30)  # a push channel's failed delivery: tried again after this, then twice as long
+RETRY_MAX_DELAY = timedelta(hours=1)
+RETRY_LEASE = timedelta(minutes=2)  # how long one gateway holds a due message while it tries it
 
 
 def parse_rating(text: str) -> Optional[int]:
@@ -281,10 +284,38 @@ class ConversationRouter:
         deliver = self.deliverers.get(conversation.channel)
         if deliver is None:
             return  # the channel fetches the stored message itself
+        if await self._db(self.store.has_deferred, conversation.id):  # behind an earlier one, to keep the order
+            await self._db(self.store.defer_delivery, message.id, "waits for an earlier message", timedelta(0), timedelta(0))
+            return
         try:
             await deliver(conversation, message)
-        except Exception:  # the message stays stored; the channel can catch up later
-            log.exception("could not deliver message %s to %s", message.id, conversation.channel)
+        except Exception as error:
+            log.warning("could not deliver message %s to %s (%s); it is kept and tried again", message.id,
+                        conversation.channel, error)
+            await self._db(self.store.defer_delivery, message.id, repr(error), RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
+
+    async def retry_deliveries(self, channel: str) -> int:
+        """Try the channel's kept messages again that are due, in order per conversation; returns how many got
+        through. A push channel calls this now and then, so a message an agent wrote during an outage arrives later."""
+        deliver = self.deliverers.get(channel)
+        if deliver is None:
+            return 0
+        due = await self._db(self.store.take_due_deliveries, channel, RETRY_LEASE)
+        failed: set = set()
+        delivered = 0
+        for message in due:
+            if message.conversation_id in failed:
+                continue  # stays leased, and behind the failed one
+            try:
+                await deliver(await self._db(self.store.get, message.conversation_id), message)
+            except Exception as error:
+                failed.add(message.conversation_id)
+                tries = await self._db(self.store.defer_delivery, message.id, repr(error), RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
+                log.warning("message %s to %s failed again (%d tries): %s", message.id, channel, tries, error)
+                continue
+            await self._db(self.store.delivered, message.id)
+            delivered += 1
+        return delivered
 
     def suggested_reply(self, conversation: ConversationView, reason: str, agent: AgentView) -> str:
         key = f"agent_suggestion_{reason}"

@@ -383,6 +383,59 @@ class HandoffStore:
             return {reason: {"handoffs": total, "rated": rated, "average_rating": round(float(average), 2) if average else None}
                     for reason, total, rated, average in s.execute(query)}
 
+    # deliveries a push channel could not make yet
+
+    def defer_delivery(self, message_id: int, error: str, first_delay: timedelta, max_delay: timedelta) -> int:
+        """Keep the message for a later try (again, if it was kept already), waiting twice as long after each failed
+        try, up to `max_delay`; returns the failed tries so far."""
+        with self.session() as s, s.begin():
+            message = s.get(m.Message, message_id)
+            if message is None:
+                raise NotFound(f"no message {message_id}")
+            row = s.execute(select(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id)).scalar_one_or_none()
+            if row is None:
+                conversation = s.get(m.Conversation, message.conversation_id)
+                row = m.DeferredDelivery(message_id=message_id, conversation_id=message.conversation_id,
+                                         channel=conversation.channel, attempts=0)
+                s.add(row)
+            row.attempts = (row.attempts or 0) + 1
+            row.last_error = error[:2000]
+            row.next_attempt_at = m.utcnow() + min(first_delay * 2 ** min(row.attempts - 1, 20), max_delay)
+            return row.attempts
+
+    def has_deferred(self, conversation_id: int) -> bool:
+        query = select(m.DeferredDelivery.id).where(m.DeferredDelivery.conversation_id == conversation_id).limit(1)
+        with self.session() as s:
+            return s.execute(query).first() is not None
+
+    def take_due_deliveries(self, channel: str, lease: timedelta, limit: int = 100) -> List[MessageView]:
+        """The channel's kept messages that are due, oldest first, each leased for `lease` with a compare-and-set, so
+        two gateways never send the same one; a conversation's messages only up to its first one not yet due."""
+        now = m.utcnow()
+        query = (select(m.DeferredDelivery).where(m.DeferredDelivery.channel == channel)
+                 .order_by(m.DeferredDelivery.conversation_id, m.DeferredDelivery.message_id))
+        taken: List[MessageView] = []
+        with self.session() as s, s.begin():
+            blocked: set = set()
+            for row in s.execute(query).scalars():
+                if row.conversation_id in blocked or as_utc(row.next_attempt_at) > now:
+                    blocked.add(row.conversation_id)  # later messages wait for the earlier one: the order holds
+                    continue
+                won = s.execute(update(m.DeferredDelivery)
+                                .where(m.DeferredDelivery.id == row.id, m.DeferredDelivery.next_attempt_at == row.next_attempt_at)
+                                .values(next_attempt_at=now + lease).execution_options(synchronize_session=False))
+                if won.rowcount != 1:
+                    blocked.add(row.conversation_id)
+                    continue
+                taken.append(_message_view(s.get(m.Message, row.message_id)))
+                if len(taken) >= limit:
+                    break
+        return sorted(taken, key=lambda v: v.id)
+
+    def delivered(self, message_id: int) -> None:
+        with self.session() as s, s.begin():
+            s.execute(delete(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id))
+
     # live events
 
     def _publish(self, s: Session, conversation_id: int, kind: str, payload: Dict[str, Any]) -> None:

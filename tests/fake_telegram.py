@@ -36,6 +36,7 @@ class FakeTelegram:
         self._changed = asyncio.Condition()
         self._runner: Optional[web.AppRunner] = None
         self._closing = False
+        self.sending_fails = False  # sendMessage answers 502, as Telegram does during an outage
 
     # the server
 
@@ -119,6 +120,9 @@ class FakeTelegram:
         return {"url": self.webhook["url"], "has_custom_certificate": False, "pending_update_count": len(self._updates)}
 
     async def api_sendMessage(self, params):
+        if self.sending_fails:
+            raise web.HTTPBadGateway(text='{"ok": false, "error_code": 502, "description": "Bad Gateway"}',
+                                     content_type="application/json")
         chat_id = int(params["chat_id"])
         message = {"message_id": next(self._message_ids), "date": int(time.time()), "from": BOT_USER,
                    "chat": {"id": chat_id, "type": "private"}, "text": params["text"]}

@@ -1,7 +1,9 @@
 """The conversation router: the bot speaks only while it owns the conversation."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
+from typing import List
 
 import pytest
 from fake_bot import FakeBot
@@ -281,3 +283,66 @@ async def test_a_pressed_button_shows_its_title_in_the_transcript_and_the_bot_ge
     shown = store.messages(store.find("webchat", "buttons").id, roles=("customer",))
     assert [(m.text, m.payload) for m in shown] == [
         ("How do I get a refund?", {"button_payload": payload}), ("plain text", {})]
+
+
+class FlakyChannel:
+    """A push channel that is down until it is told otherwise."""
+
+    def __init__(self):
+        self.up = False
+        self.delivered: List[str] = []
+
+    async def deliver(self, conversation, message):
+        if not self.up:
+            raise ConnectionError("the channel's API is unreachable")
+        self.delivered.append(message.text)
+
+
+def make_due(store, conversation_id):
+    """Time passes: every kept message of the conversation is due now."""
+    import sqlalchemy as sa
+
+    from handoff import models
+
+    with store.session() as s, s.begin():
+        s.execute(sa.update(models.DeferredDelivery).where(models.DeferredDelivery.conversation_id == conversation_id)
+                  .values(next_attempt_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+
+
+async def test_a_push_channel_gets_what_it_missed_later_and_in_order(router, store, mari):
+    channel = FlakyChannel()
+    router.register_channel("telegram", channel.deliver)
+    await router.receive("telegram", "42", "I want a human")
+    conversation = store.find("telegram", "42")
+    await router.claim(conversation.id, mari)  # "Mari joined": not delivered, kept
+    await router.agent_reply(conversation.id, mari, "first")
+    await router.agent_reply(conversation.id, mari, "second")
+    assert channel.delivered == [] and store.has_deferred(conversation.id)
+    assert await router.retry_deliveries("telegram") == 0, "nothing is due before the first wait is over"
+    make_due(store, conversation.id)
+    assert await router.retry_deliveries("telegram") == 0  # still down: tried once more, and kept
+    channel.up = True
+    await router.agent_reply(conversation.id, mari, "third")  # the channel is up, but this one waits its turn
+    assert channel.delivered == []
+    make_due(store, conversation.id)
+    assert await router.retry_deliveries("telegram") == 4
+    assert channel.delivered[1:] == ["first", "second", "third"] and "Mari" in channel.delivered[0]
+    assert not store.has_deferred(conversation.id)
+    await router.agent_reply(conversation.id, mari, "fourth")
+    assert channel.delivered[-1] == "fourth", "with nothing kept, messages go straight out again"
+
+
+async def test_two_gateways_never_retry_the_same_message_twice(router, store, mari, database_url):
+    from handoff.store import HandoffStore
+
+    channel = FlakyChannel()
+    router.register_channel("telegram", channel.deliver)
+    await router.receive("telegram", "43", "I want a human")
+    conversation = store.find("telegram", "43")
+    await router.claim(conversation.id, mari)
+    make_due(store, conversation.id)
+    channel.up = True
+    other = ConversationRouter(HandoffStore.open(database_url, run_migrations=False), FakeBot(), BusinessHours.parse("always"))
+    other.register_channel("telegram", channel.deliver)
+    results = await asyncio.gather(router.retry_deliveries("telegram"), other.retry_deliveries("telegram"))
+    assert sorted(results) == [0, 1] and len(channel.delivered) == 1

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import time
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -418,3 +419,33 @@ def test_a_private_bot_never_polls_with_the_shells_token(monkeypatch):
     monkeypatch.setenv("TELEGRAM_TOKEN", "123456:from-the-shell")
     assert Settings().child_environment()["TELEGRAM_TOKEN"] == "123456:from-the-shell"
     assert private_settings().child_environment()["TELEGRAM_TOKEN"] == ""
+
+
+async def test_agent_replies_written_during_a_telegram_outage_arrive_later_in_order(fake, sqlite_url, monkeypatch):
+    import sqlalchemy as sa
+
+    from handoff import models
+
+    settings = Settings(database_url=sqlite_url, telegram_token=TOKEN, telegram_api_url=fake.url)
+    chat = 515
+    async with gateway(settings, ScriptedBot()) as client:
+        channel = client.server.app[TELEGRAM_KEY]
+        channel.retry_every = 0.1
+        store = channel.router.store
+        await fake.text(chat, "I want a human")
+        await fake.wait_sent(chat, 0, count=2)
+        conversation = store.find("telegram", str(chat))
+        store.create_agent("mari", "Mari", PASSWORD)
+        assert (await client.post("/console/api/login", json={"username": "mari", "password": PASSWORD})).status == 200
+        fake.sending_fails = True
+        assert (await client.post(f"/console/api/conversations/{conversation.id}/claim")).status == 200
+        for text in ("first", "second"):
+            sent = await client.post(f"/console/api/conversations/{conversation.id}/messages", json={"text": text})
+            assert sent.status == 201, "the agent's reply is accepted while Telegram is down"
+        assert len(fake.sent_to(chat)) == 2 and store.has_deferred(conversation.id)
+        fake.sending_fails = False
+        with store.session() as s, s.begin():  # an hour later: due again
+            s.execute(sa.update(models.DeferredDelivery).values(next_attempt_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+        later = await fake.wait_sent(chat, 2, count=3)
+        assert "Mari" in later[0]["text"] and [m["text"] for m in later[1:]] == ["first", "second"]
+        await wait_until(lambda: not store.has_deferred(conversation.id), what="the kept messages to be cleared")

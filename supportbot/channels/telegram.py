@@ -47,6 +47,7 @@ GREETINGS = {"et": "Tere!", "ru": "Здравствуйте!", "en": "Hello!"}
 THUMBS_UP, THUMBS_DOWN = "👍", "👎"
 CALLBACK_DATA = re.compile(r"^([bf]):(\d{1,18}):(\d{1,3})$")
 SHORT_BUTTON_TITLE = 4  # buttons this short (the 1-5 rating) share one row
+RETRY_EVERY = 15.0  # seconds between looks for kept messages that are due again
 
 
 # --- helpers without Telegram -------------------------------------------------------------------------------
@@ -173,6 +174,7 @@ class TelegramChannel:
             .concurrent_updates(True).build()
         )
         self.ready = asyncio.Event()
+        self.retry_every = RETRY_EVERY
         self._chat_locks: Dict[int, asyncio.Lock] = {}
         self._chat_users: Dict[int, int] = {}
         private = filters.ChatType.PRIVATE
@@ -205,11 +207,25 @@ class TelegramChannel:
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         """The gateway serves while Telegram is unreachable: the channel keeps trying to start in the background."""
         starting = asyncio.create_task(self._start_logged())
+        retrying = asyncio.create_task(self._retry_kept_messages())
         yield
-        starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await starting
+        for task in (starting, retrying):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.stop()
+
+    async def _retry_kept_messages(self) -> None:
+        """Messages that could not be sent (Telegram unreachable) are tried again, in order, until they arrive."""
+        await self.ready.wait()
+        while True:
+            try:
+                sent = await self.router.retry_deliveries(CHANNEL)
+                if sent:
+                    log.info("Telegram: %d kept message(s) delivered", sent)
+            except Exception:
+                log.exception("retrying the kept Telegram messages failed")
+            await asyncio.sleep(self.retry_every)
 
     async def _start_logged(self) -> None:
         try:
@@ -409,8 +425,13 @@ class TelegramChannel:
     # talking to Telegram
 
     async def deliver(self, conversation: ConversationView, message: MessageView) -> None:
-        """The router's push for messages that come later (an agent's reply): the stored chat id is all it needs."""
-        await self.send(int(conversation.customer_id), message)
+        """The router's push for messages that come later (an agent's reply): the stored chat id is all it needs.
+        A chat that blocked the bot or is gone will never take it: logged and dropped. Anything else (Telegram
+        unreachable) raises, and the router keeps the message for a later try."""
+        try:
+            await self.send(int(conversation.customer_id), message)
+        except (Forbidden, BadRequest) as refused:
+            log.warning("Telegram refused message %s for chat %s for good: %s", message.id, conversation.customer_id, refused)
 
     async def show_agent_typing(self, conversation: ConversationView, agent) -> None:
         """An agent types in the console: "typing…" in the customer's chat."""
