@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import random
-import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -16,12 +14,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from knowledge.decision import ANSWER, CLARIFY, FEATURES, DecisionParams, decide, decision_features, load_decision_params
+from knowledge.decision import ANSWER, CLARIFY, DecisionParams, decide, decision_features, load_decision_params
 from knowledge.encoders import Encoder, load_encoder
 from knowledge.index import build_index, load_index
 from knowledge.loader import load_knowledge
 from knowledge.model import Entry, KnowledgeBase
-from knowledge.retriever import EVIDENCE, RetrievalResult, Retriever
+from knowledge.retriever import RetrievalResult, Retriever
 from supportbot.settings import PROJECT_ROOT, Settings
 
 CROSSLINGUAL_DIR = PROJECT_ROOT / "tests" / "data" / "crosslingual"

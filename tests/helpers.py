@@ -36,3 +36,14 @@ def make_tracker(
 def slot_events(events: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The slots an action sets, as {slot: value} (later events win)."""
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def gateway_app(database_url: str, bot: Any):
+    """The gateway's aiohttp app on a migrated database, with a stand-in for Rasa and agents always at work."""
+    from handoff.hours import BusinessHours
+    from handoff.store import HandoffStore
+    from supportbot.gateway import build_app
+    from supportbot.settings import Settings
+
+    store = HandoffStore.open(database_url, run_migrations=False)
+    return build_app(Settings(), store=store, bot=bot, hours=BusinessHours.parse("always"))

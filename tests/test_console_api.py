@@ -4,22 +4,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from fake_bot import FakeBot
+from helpers import gateway_app
 
 from handoff.console.app import ROUTER_KEY
-from handoff.hours import BusinessHours
-from handoff.store import HandoffStore
-from supportbot.gateway import build_app
-from supportbot.settings import Settings
 
 PASSWORD = "correct horse"
-
-
-def gateway(database_url: str, bot: FakeBot) -> web.Application:
-    store = HandoffStore.open(database_url, run_migrations=False)
-    return build_app(Settings(), store=store, bot=bot, hours=BusinessHours.parse("always"))
 
 
 @pytest.fixture
@@ -29,7 +20,7 @@ def bot():
 
 @pytest.fixture
 async def client(database_url, bot, aiohttp_client):
-    app = gateway(database_url, bot)
+    app = gateway_app(database_url, bot)
     store = app[ROUTER_KEY].store
     store.create_agent("mari", "Mari", PASSWORD)
     store.create_agent("jaan", "Jaan", PASSWORD)
@@ -98,7 +89,7 @@ async def test_a_second_claim_gets_409(client, aiohttp_client, database_url, bot
     await customer_says(client, "I want a human")
     await login(client)
     [waiting] = (await (await client.get("/console/api/queue")).json())["waiting"]
-    other = await aiohttp_client(gateway(database_url, bot))
+    other = await aiohttp_client(gateway_app(database_url, bot))
     await login(other, "jaan")
     assert (await client.post(f"/console/api/conversations/{waiting['id']}/claim")).status == 200
     late = await other.post(f"/console/api/conversations/{waiting['id']}/claim")
@@ -109,7 +100,7 @@ async def test_a_second_claim_gets_409(client, aiohttp_client, database_url, bot
 
 async def test_concurrent_claims_over_http_on_two_gateways(database_url, bot):
     """Two gateway instances on the same database; eight agents, each in their own session, click claim at once."""
-    servers = [TestServer(gateway(database_url, bot)) for _ in range(2)]
+    servers = [TestServer(gateway_app(database_url, bot)) for _ in range(2)]
     for server in servers:
         await server.start_server()
     store = servers[0].app[ROUTER_KEY].store

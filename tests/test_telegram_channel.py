@@ -367,7 +367,7 @@ async def test_a_whole_conversation_on_telegram_with_the_real_bot_and_an_agent(l
             assert [b["text"] for b in buttons_of(chosen)] == ["👍", "👎"]
 
             await fake.text(chat, "I want to talk to a human")
-            handoff = await fake.wait_sent(chat, 6, count=2)
+            await fake.wait_sent(chat, 6, count=2)
             kinds = [m.payload["custom"]["kind"] for m in store.messages(conversation.id, 0, ["bot"])[-2:]]
             assert kinds == ["handoff", "queue_status"] and store.get(conversation.id).state == "waiting"
 

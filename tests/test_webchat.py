@@ -8,8 +8,9 @@ import json
 from typing import Any, Dict, List, Optional
 
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
 from fake_bot import FakeBot
+from helpers import gateway_app
 
 from handoff.console.app import ROUTER_KEY
 from handoff.hours import BusinessHours
@@ -35,11 +36,6 @@ class ButtonBot(FakeBot):
         return await super().send(sender_id, text, metadata)
 
 
-def gateway(database_url: str, bot: FakeBot) -> web.Application:
-    store = HandoffStore.open(database_url, run_migrations=False)
-    return build_app(Settings(), store=store, bot=bot, hours=BusinessHours.parse("always"))
-
-
 @pytest.fixture
 def bot():
     return ButtonBot()
@@ -47,7 +43,7 @@ def bot():
 
 @pytest.fixture
 async def client(database_url, bot, aiohttp_client):
-    app = gateway(database_url, bot)
+    app = gateway_app(database_url, bot)
     app[ROUTER_KEY].store.create_agent("mari", "Mari", PASSWORD)
     return await aiohttp_client(app)
 
@@ -336,8 +332,8 @@ async def test_handoff_status_agent_reply_and_typing_arrive_live(client, bot):
 
 async def test_agent_on_another_gateway_reaches_the_customer(database_url, aiohttp_client):
     """Two gateways on one database: the customer's socket is on one, the agent's console on the other."""
-    customer_gateway = await aiohttp_client(gateway(database_url, ButtonBot()))
-    agent_gateway = await aiohttp_client(gateway(database_url, ButtonBot()))
+    customer_gateway = await aiohttp_client(gateway_app(database_url, ButtonBot()))
+    agent_gateway = await aiohttp_client(gateway_app(database_url, ButtonBot()))
     agent_gateway.app[ROUTER_KEY].store.create_agent("mari", "Mari", PASSWORD)
 
     socket = await Socket.open(customer_gateway)
