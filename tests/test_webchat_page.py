@@ -278,6 +278,15 @@ def test_keyboard_only(live_bot, browser):  # noqa: F811
         assert _focused_test_id(page) == "webchat-bubble"
         page.keyboard.press("Space")  # and open again
         expect(page.get_by_test_id("webchat-panel")).to_be_visible()
+
+        # a pasted text over the limit is not cut or lost: it stays in the field with a polite note
+        field = page.get_by_test_id("webchat-input")
+        field.fill("my router " * 410)
+        field.press("Enter")
+        expect(page.get_by_test_id("webchat-notice")).to_contain_text("4000")
+        expect(field).to_have_attribute("aria-invalid", "true")
+        assert len(field.input_value()) == 4100
+        expect(customer).to_have_count(1)
         assert page.js_errors == []  # type: ignore[attr-defined]
 
 

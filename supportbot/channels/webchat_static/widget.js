@@ -205,7 +205,7 @@
     el("span", { className: "sbw-typing-dots", "aria-hidden": "true" }, [el("i"), el("i"), el("i")]), typingText,
   ]);
   var input = el("textarea", {
-    id: "sbw-input", className: "sbw-input", rows: "1", maxlength: String(MAX_CHARS), placeholder: t("placeholder"),
+    id: "sbw-input", className: "sbw-input", rows: "1", placeholder: t("placeholder"),
     autocomplete: "off", "data-testid": "webchat-input", enterkeyhint: "send",
   });
   var sendButton = el("button", {
@@ -676,6 +676,13 @@
   function submit() {
     var text = input.value;
     if (!text.trim()) { input.focus(); return; }
+    if (text.length > MAX_CHARS) { // kept in the field, so the customer can shorten or split it
+      input.setAttribute("aria-invalid", "true");
+      showNotice(t("tooLong", { n: MAX_CHARS }));
+      input.focus();
+      return;
+    }
+    input.removeAttribute("aria-invalid");
     input.value = "";
     input.style.height = "";
     send(text);
