@@ -411,3 +411,15 @@ async def test_only_the_allowed_sites_may_open_the_socket(database_url, aiohttp_
         await ws.send_json({"type": "hello", "session": SESSION})
         assert (await ws.receive_json(timeout=10))["type"] == "history", origin
         await ws.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_message_limit_follows_the_routers(database_url, aiohttp_client, monkeypatch):
+    monkeypatch.setenv("MAX_MESSAGE_CHARS", "50")
+    client = await aiohttp_client(gateway_app(database_url, ButtonBot()))
+    socket = await Socket.open(client, session=None)
+    await socket.send({"type": "hello", "session": SESSION})
+    assert (await socket.next("history"))["max_chars"] == 50, "the widget learns the limit"
+    await socket.send({"type": "message", "text": "x" * 51})
+    assert (await socket.next("error"))["code"] == "too_long"
+    await socket.close()

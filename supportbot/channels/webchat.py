@@ -73,8 +73,8 @@ def public_message(message: Dict[str, Any]) -> Dict[str, Any]:
               "meta": meta, "author": author, "created_at": message.get("created_at")}
 
 
-def parse_frame(data: str) -> Dict[str, Any]:
-    """One client frame, checked; FrameError says what is wrong with it."""
+def parse_frame(data: str, max_chars: int = MAX_MESSAGE_CHARS) -> Dict[str, Any]:
+    """One client frame, checked; FrameError says what is wrong with it. `max_chars`: the router's message limit."""
     if len(data) > MAX_FRAME_CHARS:
         raise FrameError("too_big", f"a frame may have at most {MAX_FRAME_CHARS} characters")
     try:
@@ -91,8 +91,8 @@ def parse_frame(data: str) -> Dict[str, Any]:
         text = frame.get("text")
         if not isinstance(text, str) or not text.strip():
             raise FrameError("bad_frame", "'text' must be a non-empty string")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise FrameError("too_long", f"a message may have at most {MAX_MESSAGE_CHARS} characters")
+        if len(text) > max_chars:
+            raise FrameError("too_long", f"a message may have at most {max_chars} characters")
         if "display" in frame and not isinstance(frame["display"], (str, type(None))):
             raise FrameError("bad_frame", "'display' must be a string")
         if "payload" in frame and not isinstance(frame["payload"], (dict, type(None))):
@@ -320,7 +320,7 @@ class WebchatHub:
                 if incoming.type != WSMsgType.TEXT:
                     continue
                 try:
-                    frame = parse_frame(incoming.data)
+                    frame = parse_frame(incoming.data, self.router.limits.max_chars)
                 except FrameError as problem:
                     await client.error(problem.code, str(problem))
                     continue
@@ -387,7 +387,7 @@ class WebchatHub:
         client.sent.update(m.id for m in messages)
         client.last_status = status
         await client.send({
-            "type": "history", "bot_name": bot_name(),
+            "type": "history", "bot_name": bot_name(), "max_chars": self.router.limits.max_chars,
             "messages": [public_message(m.to_json()) for m in messages],
             "status": {k: v for k, v in status.items() if k != "type"},
         })

@@ -526,6 +526,7 @@
     greeted = true;
     setConnection(null);
     if (typeof data.bot_name === "string" && data.bot_name) botName = data.bot_name;
+    if (typeof data.max_chars === "number" && data.max_chars > 0) MAX_CHARS = data.max_chars;
     var messages = Array.isArray(data.messages) ? data.messages : [];
     // messages sent on a socket that dropped: delivered if the history has them, otherwise offered for retry
     var unknown = pending.filter(function (p) { return p.state === "unknown"; });
