@@ -155,6 +155,45 @@ def cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+def feedback_report(feedback, titles) -> List[str]:
+    """Lines for editors: the entries customers found unhelpful, the least helpful first."""
+    rows = []
+    for faq_id, counts in feedback.items():
+        total = counts["helpful"] + counts["not_helpful"]
+        if total:
+            rows.append((counts["not_helpful"] / total, counts["not_helpful"], faq_id or "(unknown)", total))
+    rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
+    if not rows:
+        return ["no answer has been rated yet"]
+    lines = [f"{'not helpful':>11}  {'ratings':>7}  entry"]
+    for share, _, faq_id, total in rows:
+        title = titles.get(faq_id)
+        lines.append(f"{share:>10.0%}  {total:>7}  {faq_id}" + (f"  ({title})" if title else ""))
+    return lines
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from handoff.store import HandoffStore
+    from knowledge.loader import KnowledgeError, load_knowledge
+
+    settings = Settings().with_overrides(args.knowledge)
+    store = HandoffStore.open(settings.database_url)
+    try:
+        titles = {entry.id: entry.title("en") for entry in load_knowledge(settings.knowledge_dir).entries}
+    except KnowledgeError:
+        titles = {}
+    print("Answers, as the customers rated them (\"was this helpful?\"):")
+    print("\n".join(feedback_report(store.feedback_by_entry(), titles)))
+    handoffs = store.handoff_summary()
+    print("\nHandoffs to a colleague, by reason:")
+    for reason, row in sorted(handoffs.items(), key=lambda item: -item[1]["handoffs"]):
+        rating = f", rated {row['average_rating']} on average by {row['rated']}" if row["rated"] else ""
+        print(f"  {reason}: {row['handoffs']}{rating}")
+    if not handoffs:
+        print("  none yet")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from handoff.db import migrate
 
@@ -197,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--name", help="the name customers see, e.g. Mari")
     agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin instead of asking")
     agents.set_defaults(func=cmd_agents)
+
+    stats = sub.add_parser("stats", help="for editors: the answers customers found unhelpful, and the handoffs by reason")
+    stats.add_argument("--knowledge", help="knowledge directory, for the entries' titles")
+    stats.set_defaults(func=cmd_stats)
 
     db = sub.add_parser("db", help="migrate the database schema (the run command does it too)")
     db.add_argument("action", choices=["upgrade"])
