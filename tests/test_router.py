@@ -347,13 +347,3 @@ async def test_two_gateways_never_retry_the_same_message_twice(router, store, ma
     results = await asyncio.gather(router.retry_deliveries("telegram"), other.retry_deliveries("telegram"))
     assert sorted(results) == [0, 1] and len(channel.delivered) == 1
 
-
-def test_the_editors_report_puts_the_least_helpful_answers_first():
-    from supportbot.cli import feedback_report
-
-    feedback = {"billing-refund": {"helpful": 1, "not_helpful": 3}, "tv-app": {"helpful": 4, "not_helpful": 0},
-                "mobile-esim": {"helpful": 0, "not_helpful": 1}}
-    lines = feedback_report(feedback, {"billing-refund": "How do I get a refund?"})
-    assert [line.split()[2] for line in lines[1:]] == ["mobile-esim", "billing-refund", "tv-app"]
-    assert lines[2].split()[:2] == ["75%", "4"] and lines[2].endswith("(How do I get a refund?)")
-    assert feedback_report({}, {}) == ["no answer has been rated yet"]
