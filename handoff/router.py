@@ -80,7 +80,8 @@ class ConversationRouter:
 
     async def receive(self, channel: str, customer_id: str, text: str,
                       metadata: Optional[Dict[str, Any]] = None) -> List[MessageView]:
-        """Handle one customer message; return the replies the customer gets now (none while a human owns it)."""
+        """Handle one customer message; return the replies the customer gets now (none while a human owns it). The
+        rate limit guards the bot: a customer writing to an agent is never told to slow down."""
         conversation = await self._db(self.store.conversation, channel, customer_id)
         if len(text) > self.limits.max_chars:
             await self._db(self.store.add_message, conversation.id, "customer", text[:self.limits.max_chars] + "…",
@@ -91,16 +92,16 @@ class ConversationRouter:
         recent = await self._recent_customer_messages(conversation.id)
         shown, payload = shown_text(text, metadata)
         await self._db(self.store.add_message, conversation.id, "customer", shown, conversation.customer_name, payload)
-        if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
-            if recent > self.limits.messages_per_window:
-                return []  # told once per flood; the messages are kept for the agents
-            return [await self.notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
-                                       seconds=int(self.limits.window.total_seconds()))]
         async with self.locks.hold(conversation.id):
             conversation = await self._db(self.store.get, conversation.id)  # the previous message may have handed off
             state = State(conversation.state)
             if state in (State.WAITING, State.AGENT):
                 return []
+            if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
+                if recent > self.limits.messages_per_window:
+                    return []  # told once per flood; the messages are kept for the agents
+                return [await self.notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
+                                          seconds=int(self.limits.window.total_seconds()))]
             if state is State.CLOSED:
                 rating = parse_rating(text) if conversation.awaiting_rating else None
                 await self._db(self.store.resume_bot, conversation.id)

@@ -347,3 +347,14 @@ async def test_two_gateways_never_retry_the_same_message_twice(router, store, ma
     results = await asyncio.gather(router.retry_deliveries("telegram"), other.retry_deliveries("telegram"))
     assert sorted(results) == [0, 1] and len(channel.delivered) == 1
 
+
+
+async def test_a_customer_writing_to_an_agent_is_never_told_to_slow_down(store, bot, mari):
+    router = ConversationRouter(store, bot, BusinessHours.parse("always"), limits=MessageLimits.parse_rate("2/60"))
+    await router.receive("rest", "chatty", "I want a human")
+    conversation = store.find("rest", "chatty")
+    await router.claim(conversation.id, mari)
+    for n in range(5):
+        assert await router.receive("rest", "chatty", f"more details {n}") == []
+    kinds = [(m.payload.get("custom") or {}).get("kind") for m in store.messages(conversation.id, 0, ["bot"])]
+    assert "limit" not in kinds

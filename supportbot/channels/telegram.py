@@ -363,21 +363,16 @@ class TelegramChannel:
                 await self._send_safely(chat_id, reply)
 
     async def _feedback(self, query, chat_id: int, parsed: CallbackData) -> None:
-        feedback = getattr(self.router, "feedback", None)
-        if feedback is None:
-            log.warning("the router takes no feedback yet; 👍/👎 of chat %s ignored", chat_id)
-            await query.answer()
-            return
         async with self._chat_turn(chat_id):
             try:
-                replies = await feedback(CHANNEL, str(chat_id), parsed.message_id, bool(parsed.value))
+                replies = await self.router.feedback(CHANNEL, str(chat_id), parsed.message_id, bool(parsed.value))
             except (NotFound, ValueError) as problem:
                 log.info("Telegram chat %s: feedback on message %s refused: %s", chat_id, parsed.message_id, problem)
                 await query.answer()
                 return
             await query.answer()
             await self._without_buttons(query, "f:")
-            for reply in replies or []:
+            for reply in replies:
                 await self._send_safely(chat_id, reply)
 
     async def _button(self, chat_id: int, parsed: CallbackData) -> Optional[Tuple[str, str]]:

@@ -430,24 +430,20 @@ class WebchatHub:
                 await other.send_message(message.to_json())
 
     async def _feedback(self, client: Client, frame: Dict[str, Any]) -> None:
-        feedback = getattr(self.router, "feedback", None)
-        if feedback is None:
-            await client.error("unavailable", "feedback is not available yet")
-            return
         await self._ensure_attached(client)
         mark = max(client.sent, default=0)
         bot_speaks = not frame["helpful"] and (client.last_status or {}).get("state", "bot") == "bot"
         if bot_speaks:  # "not helpful" on the latest answer makes the bot try again
             await self._typing(client, True)
         try:
-            replies = await feedback(CHANNEL, client.session, frame["message_id"], frame["helpful"])
+            replies = await self.router.feedback(CHANNEL, client.session, frame["message_id"], frame["helpful"])
         except (NotFound, ValueError) as problem:
             await client.error("bad_feedback", str(problem) or "no such answer in this conversation")
             return
         finally:
             if bot_speaks:
                 await self._typing(client, False)
-        await self._send_now(client, mark, list(replies or []))
+        await self._send_now(client, mark, replies)
         await self.refresh_status([client.conversation_id])
 
     async def _typing(self, client: Client, active: bool) -> None:
