@@ -30,7 +30,7 @@ NEWS_PHRASE = "news_intro"
 
 def news_paragraph(conv: Conversation, entry: Entry) -> Tuple[Optional[str], Optional[str]]:
     """A new feature about this entry or its topic, at most once per conversation: (paragraph, news id)."""
-    if any(used.startswith(f"{NEWS_PHRASE}:") for used in conv.used):
+    if conv.has_said(NEWS_PHRASE):
         return None, None
     news = knowledge_client().news_about(entry)
     if news is None:

@@ -87,9 +87,13 @@ class Conversation:
                               "signals": list(found.signals)}
         return self._mood
 
+    def has_said(self, key: str) -> bool:
+        """Whether a variant of the phrase `key` was used in this conversation already."""
+        return any(used.startswith(f"{key}:") for used in self.used)
+
     def phrase(self, key: str, with_name: bool = False, **fields: object) -> Reply:
         brevity = self.brevity
-        if key == "greet" and not any(u.startswith("greet:") for u in self.used):
+        if key == "greet" and not self.has_said("greet"):
             brevity = None  # the first greeting is the first variant, which introduces the assistant by name
         reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None,
                                  register=self.register, brevity=brevity, **fields)
