@@ -351,6 +351,19 @@ class HandoffStore:
                 return position
         return None
 
+    def customer_statuses(self, conversation_ids: Sequence[int]) -> Dict[int, Dict[str, Any]]:
+        """What each customer is told of their conversation: its state, the place in the queue while waiting, the
+        agent's name while an agent has it. The queue is read once for all of them; unknown ids are left out."""
+        with self.session() as s:
+            rows = s.execute(select(m.Conversation).where(m.Conversation.id.in_(list(conversation_ids)))).scalars()
+            conversations = {row.id: self._conversation_view(s, row) for row in rows}
+        positions: Dict[int, int] = {}
+        if any(c.state == State.WAITING.value for c in conversations.values()):
+            positions = {c.id: n for n, c in enumerate(self.waiting(), start=1)}
+        return {i: {"state": c.state, "queue_position": positions.get(i) if c.state == State.WAITING.value else None,
+                    "agent": c.agent.display_name if c.agent and c.state == State.AGENT.value else None}
+                for i, c in conversations.items()}
+
     def expected_wait_minutes(self, position: int, recent: int = 20) -> int:
         """Position times the median time-to-claim of the recent handoffs (a default while there is no history)."""
         query = (select(m.Handoff.requested_at, m.Handoff.claimed_at).where(m.Handoff.claimed_at.isnot(None))

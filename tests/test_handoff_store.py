@@ -148,3 +148,19 @@ def test_migrations_go_down_and_up_again(database_url):
     assert {"conversations", "messages", "handoffs", "agents", "agent_sessions", "live_events"} <= set(sa.inspect(engine).get_table_names())
     assert "register" in {c["name"] for c in sa.inspect(engine).get_columns("conversations")}
     engine.dispose()
+
+
+def test_customer_statuses_read_the_queue_once_for_all(store):
+    agent = store.create_agent("kati", "Kati", "correct horse")
+    ids = []
+    for name in ("a", "b", "c"):
+        conversation = store.conversation("webchat", name)
+        store.hand_off(conversation.id, "human_request")
+        ids.append(conversation.id)
+    store.claim(ids[0], agent.id)
+    statuses = store.customer_statuses(ids + [10 ** 9])
+    assert statuses == {
+        ids[0]: {"state": "agent", "queue_position": None, "agent": "Kati"},
+        ids[1]: {"state": "waiting", "queue_position": 1, "agent": None},
+        ids[2]: {"state": "waiting", "queue_position": 2, "agent": None},
+    }

@@ -67,12 +67,8 @@ def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
         if conversation is None:
             return web.json_response({"state": "bot", "queue_position": None, "messages": []})
         found = await asyncio.to_thread(store.messages, conversation.id, after, CUSTOMER_VISIBLE_ROLES)
-        position = await asyncio.to_thread(store.queue_position, conversation.id) if conversation.state == "waiting" else None
-        return web.json_response({
-            "state": conversation.state, "queue_position": position,
-            "agent": conversation.agent.display_name if conversation.agent and conversation.state == "agent" else None,
-            "messages": [{"id": m.id, "role": m.role, **as_rasa_reply(sender, m)} for m in found],
-        })
+        status = (await asyncio.to_thread(store.customer_statuses, [conversation.id]))[conversation.id]
+        return web.json_response({**status, "messages": [{"id": m.id, "role": m.role, **as_rasa_reply(sender, m)} for m in found]})
 
     @routes.post("/webhooks/rest/typing")
     async def typing(request: web.Request) -> web.Response:

@@ -222,22 +222,16 @@ class WebchatHub:
         """The conversation's handoff status frame (synchronous: call in a thread)."""
         if conversation_id is None:
             return {"type": "status", "state": "bot", "queue_position": None, "agent": None}
-        conversation = self.store.get(conversation_id)
-        position = self.store.queue_position(conversation_id) if conversation.state == "waiting" else None
-        agent = conversation.agent.display_name if conversation.agent and conversation.state == "agent" else None
-        return {"type": "status", "state": conversation.state, "queue_position": position, "agent": agent}
+        return {"type": "status", **self.store.customer_statuses([conversation_id]).get(
+            conversation_id, {"state": "bot", "queue_position": None, "agent": None})}
 
     async def refresh_status(self, conversation_ids) -> None:
-        for conversation_id in conversation_ids:
-            clients = self.local(conversation_id)
-            if not clients:
-                continue
-            try:
-                frame = await self._db(self.status, conversation_id)
-            except NotFound:
-                continue
-            for client in clients:
-                await client.live(frame)
+        served = [i for i in conversation_ids if self.local(i)]
+        if not served:
+            return
+        for conversation_id, status in (await self._db(self.store.customer_statuses, served)).items():
+            for client in self.local(conversation_id):
+                await client.live({"type": "status", **status})
 
     # the poller
 
