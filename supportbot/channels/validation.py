@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-MAX_MESSAGE_CHARS = 4000
+from handoff.limits import DEFAULT_MAX_CHARS as MAX_MESSAGE_CHARS
 MAX_SENDER_CHARS = 200
 
 
