@@ -31,8 +31,16 @@ def load_patterns(path: str = str(PATTERNS_FILE)) -> Dict[str, Tuple[List[Patter
     return patterns
 
 
+CLAUSE_END = re.compile(r"[?!.;]+")
+
+
 def asks_for_person(text: str) -> bool:
-    """Every language's patterns are tried: the language of a short message is often detected wrong."""
+    """Every language's patterns are tried: the language of a short message is often detected wrong. Each
+    sentence counts on its own: "are you a bot? I want a real person" asks for one."""
+    return any(_clause_asks_for_person(clause) for clause in CLAUSE_END.split(text) if clause.strip())
+
+
+def _clause_asks_for_person(text: str) -> bool:
     variants = {text.lower(), _without_diacritics(text.lower())}
     patterns = load_patterns().values()
     if any(p.search(v) for _, _, exclude in patterns for p in exclude for v in variants):

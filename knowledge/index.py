@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -16,14 +17,15 @@ import faiss
 import joblib
 import numpy as np
 
-from knowledge.encoders import Encoder
 from knowledge.lexical import LexicalMatcher
 from knowledge.model import KnowledgeBase
-from knowledge.text import fold_for_matching
+from knowledge.params import DecisionParams
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: answer sentences; the decision parameters fitted on the knowledge, in the manifest
 QUESTION = "question"
 ANSWER = "answer"
+SENTENCE = "sentence"  # one sentence of an answer, embedded like a question: the classifier learns from it too
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«„(]?[A-ZÕÄÖÜŠŽА-ЯЁ0-9])")
 
 
 class IndexMismatch(RuntimeError):
@@ -51,6 +53,8 @@ class IndexManifest:
     knowledge_dir: str
     built_at: float = field(default_factory=time.time)
     format: int = INDEX_FORMAT
+    decision: Optional[dict] = None  # DecisionParams fitted on this knowledge (knowledge.calibration)
+    calibration: str = ""  # the fingerprint of the calibration that fitted them
 
 
 @dataclass
@@ -62,9 +66,15 @@ class LoadedIndex:
     lexical: LexicalMatcher
     classifier: Optional[object]  # sklearn LogisticRegression over question embeddings, or None
     classifier_labels: List[str]
+    extra_vectors: Dict[str, np.ndarray] = field(default_factory=dict)  # by text key: the calibration's own texts
 
     def row_vectors(self) -> np.ndarray:
         return self.vectors.reconstruct_n(0, self.vectors.ntotal)
+
+    def decision_params(self) -> DecisionParams:
+        if self.manifest.decision is None:
+            return DecisionParams()
+        return DecisionParams.from_dict(self.manifest.decision)
 
 
 @dataclass
@@ -87,94 +97,40 @@ class BuildReport:
         )
 
 
+def answer_sentences(answer: str) -> List[str]:
+    return [sentence for sentence in (s.strip() for s in SENTENCE_END.split(answer)) if len(sentence) > 15]
+
+
 def index_rows(kb: KnowledgeBase) -> List[IndexRow]:
+    """Every text of the knowledge that is matched: the example questions, the answers, and each answer's
+    sentences. An entry with questions in English only still has its answer in Russian and Estonian, so its
+    sentences are what a Russian or Estonian message can be recognised by."""
     rows: List[IndexRow] = []
     for entry in kb.entries:
         for language, questions in entry.questions.items():
             rows.extend(IndexRow(entry.id, QUESTION, language, q) for q in questions)
         for language, answer in entry.answer.items():
             rows.append(IndexRow(entry.id, ANSWER, language, answer))
+            rows.extend(IndexRow(entry.id, SENTENCE, language, s) for s in answer_sentences(answer))
     return rows
 
 
-def default_index_dir() -> Path:
-    from supportbot.settings import Settings
-
-    return Path(Settings().index_dir)
-
-
-def build_index(kb: KnowledgeBase, encoder: Encoder, directory: Path, train_classifier: bool = True) -> BuildReport:
-    """Embed the knowledge (reusing vectors of unchanged texts) and replace the index atomically."""
-    started = time.time()
+def write_index(index: LoadedIndex, directory: Path) -> None:
+    """Write the index beside `directory`, then swap it in atomically."""
     directory = Path(directory)
-    previous_vectors: Dict[str, np.ndarray] = {}
-    previous_hashes: Dict[str, str] = {}
-    try:
-        previous = load_index(directory, encoder_name=encoder.name)
-        stored = previous.row_vectors()
-        previous_vectors = {row.key(): stored[i] for i, row in enumerate(previous.rows)}
-        previous_hashes = previous.manifest.entry_hashes
-    except Exception:  # a missing, foreign or damaged index is simply rebuilt from scratch
-        pass
-
-    rows = index_rows(kb)
-    vectors = np.zeros((len(rows), encoder.dim), dtype=np.float32)
-    missing = [i for i, row in enumerate(rows) if row.key() not in previous_vectors]
-    for i, row in enumerate(rows):
-        if i not in set(missing) and row.key() in previous_vectors:
-            vectors[i] = previous_vectors[row.key()]
-    for kind, encode in ((QUESTION, encoder.encode_queries), (ANSWER, encoder.encode_passages)):
-        positions = [i for i in missing if rows[i].kind == kind]
-        if positions:
-            vectors[positions] = encode([rows[i].text for i in positions])
-
-    entry_hashes = {entry.id: entry.content_hash() for entry in kb.entries}
-    manifest = IndexManifest(
-        encoder=encoder.name,
-        dim=encoder.dim,
-        entry_count=len(kb),
-        row_count=len(rows),
-        entry_hashes=entry_hashes,
-        knowledge_dir=str(kb.directory),
-    )
-    flat = faiss.IndexFlatIP(encoder.dim)
-    flat.add(vectors)
-    lexical = LexicalMatcher.fit([fold_for_matching(row.text) for row in rows])
-    classifier, labels = (_train_classifier(rows, vectors) if train_classifier else (None, []))
-
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    faiss.write_index(flat, str(staging / "vectors.faiss"))
+    faiss.write_index(index.vectors, str(staging / "vectors.faiss"))
     with open(staging / "rows.jsonl", "w", encoding="utf-8") as out:
-        for row in rows:
+        for row in index.rows:
             out.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
-    joblib.dump({"lexical": lexical, "classifier": classifier, "labels": labels}, staging / "models.joblib")
-    (staging / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
+    joblib.dump({"lexical": index.lexical, "classifier": index.classifier, "labels": index.classifier_labels},
+                staging / "models.joblib")
+    if index.extra_vectors:
+        keys = sorted(index.extra_vectors)
+        np.savez(staging / "extra_vectors.npz", keys=np.array(keys), vectors=np.vstack([index.extra_vectors[k] for k in keys]))
+    (staging / "manifest.json").write_text(json.dumps(asdict(index.manifest), ensure_ascii=False, indent=1))
     _replace_directory(staging, directory)
-
-    return BuildReport(
-        directory=directory,
-        entries=len(kb),
-        rows=len(rows),
-        embedded=len(missing),
-        reused=len(rows) - len(missing),
-        changed_entries=sorted(i for i, h in entry_hashes.items() if previous_hashes.get(i) != h),
-        removed_entries=sorted(set(previous_hashes) - set(entry_hashes)),
-        seconds=time.time() - started,
-    )
-
-
-def _train_classifier(rows: List[IndexRow], vectors: np.ndarray) -> Tuple[Optional[object], List[str]]:
-    from sklearn.linear_model import LogisticRegression
-
-    positions = [i for i, row in enumerate(rows) if row.kind == QUESTION]
-    labels = sorted({rows[i].entry_id for i in positions})
-    if len(labels) < 2:
-        return None, []
-    y = [rows[i].entry_id for i in positions]
-    classifier = LogisticRegression(C=20.0, max_iter=2000)
-    classifier.fit(vectors[positions], y)
-    return classifier, list(classifier.classes_)
 
 
 def _replace_directory(staging: Path, directory: Path) -> None:
@@ -188,7 +144,8 @@ def _replace_directory(staging: Path, directory: Path) -> None:
 
 
 def load_index(
-    directory: Path, kb: Optional[KnowledgeBase] = None, encoder_name: Optional[str] = None
+    directory: Path, kb: Optional[KnowledgeBase] = None, encoder_name: Optional[str] = None,
+    calibration: Optional[str] = None,
 ) -> LoadedIndex:
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
@@ -199,6 +156,8 @@ def load_index(
         raise IndexMismatch(f"index format {manifest.format} is not {INDEX_FORMAT}")
     if encoder_name is not None and manifest.encoder != encoder_name:
         raise IndexMismatch(f"index was built with encoder {manifest.encoder}, not {encoder_name}")
+    if calibration is not None and manifest.calibration != calibration:
+        raise IndexMismatch("the index was calibrated by another version of the calibration")
     vectors = faiss.read_index(str(directory / "vectors.faiss"))
     with open(directory / "rows.jsonl", encoding="utf-8") as lines:
         rows = [IndexRow(**json.loads(line)) for line in lines]
@@ -216,6 +175,10 @@ def load_index(
             changed = sorted(k for k in set(wanted) | set(manifest.entry_hashes) if wanted.get(k) != manifest.entry_hashes.get(k))
             raise IndexMismatch(f"knowledge changed since indexing ({len(changed)} entries differ, e.g. {changed[:3]})")
     models = joblib.load(directory / "models.joblib")
+    extra: Dict[str, np.ndarray] = {}
+    if (directory / "extra_vectors.npz").exists():
+        stored = np.load(directory / "extra_vectors.npz")
+        extra = dict(zip(stored["keys"].tolist(), stored["vectors"]))
     return LoadedIndex(
         directory=directory,
         manifest=manifest,
@@ -224,4 +187,5 @@ def load_index(
         lexical=models["lexical"],
         classifier=models["classifier"],
         classifier_labels=models["labels"],
+        extra_vectors=extra,
     )

@@ -1,25 +1,18 @@
 """Scores every knowledge entry against a customer message and returns the evidence for the decision."""
 from __future__ import annotations
 
-import logging
-import os
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from knowledge.encoders import Encoder, load_encoder
-from knowledge.index import ANSWER, QUESTION, IndexMismatch, LoadedIndex, build_index, default_index_dir, load_index
-from knowledge.loader import KnowledgeError, load_knowledge
+from knowledge.encoders import Encoder
+from knowledge.index import ANSWER, QUESTION, IndexMismatch, LoadedIndex
 from knowledge.model import KnowledgeBase
+from knowledge.params import EVIDENCE, DecisionParams
 from knowledge.text import DetectedLanguage, fold_for_matching, normalize_query
 
-log = logging.getLogger(__name__)
-
-EVIDENCE = ("question", "answer", "lexical", "classifier")
-DEFAULT_FUSION = {"question": 0.45, "answer": 0.15, "lexical": 0.15, "classifier": 0.25}
+MASKED = -2.0  # below any cosine similarity: a row left out of the comparison
 
 
 @dataclass
@@ -60,13 +53,15 @@ def _grouped_max(scores: np.ndarray, groups: np.ndarray, n_groups: int, fill: fl
 
 
 class Retriever:
-    def __init__(self, kb: KnowledgeBase, index: LoadedIndex, encoder: Encoder, fusion: Optional[Dict[str, float]] = None):
+    """Queries one index. Its decision parameters are the index's own (fitted at index time) unless given."""
+
+    def __init__(self, kb: KnowledgeBase, index: LoadedIndex, encoder: Encoder, params: Optional[DecisionParams] = None):
         if index.manifest.encoder != encoder.name:
             raise IndexMismatch(f"index built with {index.manifest.encoder}, encoder is {encoder.name}")
         self.kb = kb
         self.index = index
         self.encoder = encoder
-        self.fusion = dict(fusion or DEFAULT_FUSION)
+        self.params = params or index.decision_params()
         self.entry_ids = kb.ids()
         position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
         self._row_entry = np.array([position[row.entry_id] for row in index.rows], dtype=np.int64)
@@ -79,17 +74,29 @@ class Retriever:
     def search(self, text: str, k: int = 5) -> RetrievalResult:
         return self.search_many([text], k=k)[0]
 
+    @property
+    def fusion(self) -> Dict[str, float]:
+        return self.params.fusion
+
     def search_many(self, texts: Sequence[str], k: int = 5) -> List[RetrievalResult]:
         normalised = [normalize_query(text) for text in texts]
         cores = [core for core, _ in normalised]
         evidence = self.evidence(cores)
-        fused = sum(self.fusion.get(name, 0.0) * evidence[name] for name in EVIDENCE)
+        return self.rank(texts, normalised, evidence, k=k)
+
+    def rank(self, texts: Sequence[str], normalised: Sequence[tuple], evidence: Dict[str, np.ndarray], k: int = 5,
+             fusion: Optional[Dict[str, float]] = None) -> List[RetrievalResult]:
+        """Fuse the evidence and keep the k best entries of each message; entries scored -inf are left out."""
+        fusion = fusion or self.fusion
+        fused = sum(fusion.get(name, 0.0) * evidence[name] for name in EVIDENCE)
+        if "_excluded" in evidence:
+            fused = np.where(evidence["_excluded"], -np.inf, fused)
         dense_questions = None
         if self._question_rows.size:
             dense_questions = evidence["_dense"][:, self._question_rows]
         results = []
         for i, (text, (core, language)) in enumerate(zip(texts, normalised)):
-            order = np.argsort(-fused[i])[:k]
+            order = [j for j in np.argsort(-fused[i])[:k] if np.isfinite(fused[i, j])]
             candidates = [
                 Candidate(
                     entry_id=self.entry_ids[j],
@@ -100,85 +107,38 @@ class Retriever:
             ]
             agreement = 0.0
             if dense_questions is not None and candidates:
-                nearest = np.argsort(-dense_questions[i])[:5]
-                agreement = float(np.mean(self._row_entry[self._question_rows[nearest]] == order[0]))
+                row_scores = dense_questions[i]
+                nearest = np.argsort(-row_scores)[:5]
+                nearest = nearest[row_scores[nearest] > MASKED]
+                if nearest.size:
+                    agreement = float(np.mean(self._row_entry[self._question_rows[nearest]] == order[0]))
             results.append(RetrievalResult(text, core, language, candidates, agreement))
         return results
 
     def evidence(self, cores: Sequence[str]) -> Dict[str, np.ndarray]:
         """Per-entry evidence matrices (messages x entries), each on a 0..1-ish scale."""
-        n_entries = len(self.entry_ids)
         queries = self.encoder.encode_queries(list(cores))
+        return self.evidence_from(queries, [fold_for_matching(c) for c in cores])
+
+    def evidence_from(self, queries: np.ndarray, folded: Sequence[str], masked_rows: Optional[np.ndarray] = None,
+                      classifier: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+        """The evidence for embedded messages. `masked_rows` (messages x rows, bool) leaves rows out of each
+        message's comparison, and `classifier` replaces the classifier's probabilities: the calibration uses
+        both to score an entry's own example questions as if they were new."""
+        n_entries = len(self.entry_ids)
         dense = queries @ self._vectors.T
-        answer = _grouped_max(dense[:, self._answer_rows], self._row_entry[self._answer_rows], n_entries, 0.0)
-        question = _grouped_max(dense[:, self._question_rows], self._row_entry[self._question_rows], n_entries, 0.0)
-        no_questions = question == 0.0
+        lexical_rows = self.index.lexical.similarities(list(folded))
+        if masked_rows is not None:
+            dense = np.where(masked_rows, MASKED, dense)
+            lexical_rows = np.where(masked_rows, 0.0, lexical_rows)
+        answer = _grouped_max(dense[:, self._answer_rows], self._row_entry[self._answer_rows], n_entries, MASKED)
+        question = _grouped_max(dense[:, self._question_rows], self._row_entry[self._question_rows], n_entries, MASKED)
+        answer = np.maximum(answer, 0.0)
+        no_questions = question <= MASKED
         question[no_questions] = answer[no_questions]
-        lexical_rows = self.index.lexical.similarities([fold_for_matching(c) for c in cores])
         lexical = _grouped_max(lexical_rows, self._row_entry, n_entries, 0.0)
-        classifier = np.zeros((len(cores), n_entries), dtype=np.float32)
-        if self.index.classifier is not None:
-            classifier[:, self._classifier_columns] = self.index.classifier.predict_proba(queries)
+        if classifier is None:
+            classifier = np.zeros((len(folded), n_entries), dtype=np.float32)
+            if self.index.classifier is not None:
+                classifier[:, self._classifier_columns] = self.index.classifier.predict_proba(queries)
         return {"question": question, "answer": answer, "lexical": lexical, "classifier": classifier, "_dense": dense}
-
-
-class LiveRetriever:
-    """A retriever that follows reindexing: it reloads when the index on disk changes, and keeps
-    serving the last good index when the new one cannot be loaded."""
-
-    def __init__(self, knowledge_dir: Optional[Path] = None, index_dir: Optional[Path] = None, encoder: str = ""):
-        self.knowledge_dir = Path(knowledge_dir) if knowledge_dir else None
-        self.index_dir = Path(index_dir) if index_dir else default_index_dir()
-        self.encoder_spec = encoder
-        self._lock = threading.Lock()
-        self._current: Optional[Retriever] = None
-        self._loaded_stamp: Optional[float] = None
-
-    def _stamp(self) -> Optional[float]:
-        try:
-            return os.stat(self.index_dir / "manifest.json").st_mtime
-        except FileNotFoundError:
-            return None
-
-    def get(self) -> Retriever:
-        stamp = self._stamp()
-        if self._current is not None and stamp == self._loaded_stamp:
-            return self._current
-        with self._lock:
-            stamp = self._stamp()
-            if self._current is not None and stamp == self._loaded_stamp:
-                return self._current
-            try:
-                self._current = open_retriever(self.knowledge_dir, self.index_dir, self.encoder_spec, build_if_missing=self._current is None)
-                self._loaded_stamp = self._stamp()
-                log.info("knowledge index loaded from %s (%d entries)", self.index_dir, len(self._current.kb))
-            except (KnowledgeError, IndexMismatch, FileNotFoundError, OSError, ValueError) as error:
-                if self._current is None:
-                    raise
-                log.error("keeping the previous knowledge index; the new one failed to load: %s", error)
-                self._loaded_stamp = stamp
-        return self._current
-
-
-def open_retriever(
-    knowledge_dir: Optional[Path] = None,
-    index_dir: Optional[Path] = None,
-    encoder: str = "",
-    build_if_missing: bool = True,
-    fusion: Optional[Dict[str, float]] = None,
-) -> Retriever:
-    """Load the knowledge and its index; build the index first when it is missing or out of date."""
-    from knowledge.decision import load_decision_params
-
-    kb = load_knowledge(knowledge_dir)
-    model = load_encoder(encoder)
-    directory = Path(index_dir) if index_dir else default_index_dir()
-    try:
-        index = load_index(directory, kb=kb, encoder_name=model.name)
-    except (FileNotFoundError, IndexMismatch) as problem:
-        if not build_if_missing:
-            raise
-        log.info("building the knowledge index: %s", problem)
-        build_index(kb, model, directory)
-        index = load_index(directory, kb=kb, encoder_name=model.name)
-    return Retriever(kb, index, model, fusion=fusion or load_decision_params().fusion)

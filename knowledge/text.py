@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
@@ -31,7 +32,9 @@ TRANSLIT_WORDS = frozenset(
     privesti druga predoplachennye karty bez chernyy chernyj pereezzhayu pereezzhaju perenesti novyy novyj
      zablokirovat oplatil oplatila dva raza uslugi kotorye podklyuchal podkljuchal oshibka medlenno""".split()
 )
-ENGLISH_ONLY_WORDS = frozenset("the is are my how what why can you your i it to do does not have with".split())
+ENGLISH_ONLY_WORDS = frozenset(
+    "the is are my how what why can you your i it to do does not have with hi hey hello im thanks thank please pls".split()
+)
 ESTONIAN_WORDS = frozenset(
     """tere tervist ei on ja kas mis kuidas miks minu mu mul mulle ma mina sa sina te teie see ning aga
     kui kus millal palju arve arvet internet internetti ühendus yhendus töötab tootab tööta toota telekas
@@ -50,18 +53,35 @@ LATIN_TO_CYRILLIC = [
 VOWELS = set("aeiouy")
 
 GREETING = re.compile(
-    r"^\s*(hi+|hello|hey|hei|good\s+(morning|afternoon|evening|day)|greetings|dear\s+\w+|"
-    r"tere(\s+(päevast|paevast|hommikust|õhtust|ohtust))?|tervist|tsau|"
-    r"здравствуйте|здрасте|привет(ик)?|добрый\s+(день|вечер)|доброе\s+утро|доброго\s+времени\s+суток|"
-    r"zdravstvuyte|zdravstvujte|zdraste|privet|dobryy\s+den|dobryj\s+den|dobriy\s+den)\b[\s,.!:;)-]*",
+    r"^\s*(hi+|hello|hey+|heya|hiya|howdy|yo|hei|good\s+(morning|afternoon|evening|day)|greetings|dear\s+\w+|"
+    r"tere(\s+(päevast|paevast|hommikust|õhtust|ohtust))?|tervist|tsau|tšau|moi|"
+    r"здравствуйте|здрасте|здрасьте|привет(ик|ствую)?|хай|салют|добрый\s+(день|вечер)|доброе\s+утро|"
+    r"доброго\s+(времени\s+суток|дня)|"
+    r"zdravstvuyte|zdravstvujte|zdraste|privet|dobryy\s+(den|vecher)|dobryj\s+(den|vecher)|dobriy\s+den|"
+    r"dobroe\s+utro)\b[\s,.!:;)-]*",
     re.IGNORECASE,
 )
+INTRODUCTION = (r"i\s*'\s*m|im|i\s+am|my\s+name\s+is|my\s+name'?s|name'?s|this\s+is|it'?s|"
+                r"mina\s+olen|ma\s+olen|olen|minu\s+nimi\s+on|mu\s+nimi\s+on|siin\s+on|"
+                r"меня\s+зовут|это|я|menya\s+zovut|menja\s+zovut|eto|ya|ja")
 SELF_INTRODUCTION = re.compile(
-    r"^\s*(?i:i\s*'\s*m|i\s+am|my\s+name\s+is|this\s+is|it'?s|"
-    r"mina\s+olen|ma\s+olen|minu\s+nimi\s+on|mu\s+nimi\s+on|siin\s+on|"
-    r"меня\s+зовут|это|я|menya\s+zovut|eto)\s+"
+    rf"^\s*(?i:{INTRODUCTION})\s+"
     r"(?P<name>[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+(\s+[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+)?)\s*(?:[,.!;:-]+\s*|$)",
 )
+# after a greeting, a message that is nothing but an introduction may write the name in lower case: "hi im tom"
+BARE_INTRODUCTION = re.compile(rf"^\s*(?:{INTRODUCTION})\s+(?P<name>[^\W\d_]{{2,20}})\s*[.!]*\s*$", re.IGNORECASE)
+# polite openings that carry no content: "could you tell me", "подскажите, пожалуйста", "ütle palun"
+FILLER = re.compile(
+    r"^\s*(?:(?:please\s+)?(?:could|can)\s+you\s+(?:please\s+)?tell\s+me|(?:please\s+)?tell\s+me|"
+    r"i\s+(?:want(?:ed)?|would\s+like|'d\s+like)\s+to\s+(?:ask|know)|quick\s+question|i\s+have\s+a\s+question|"
+    r"подскажите|подскажи|скажите|скажи|у\s+меня\s+вопрос|вопрос|хочу\s+(?:спросить|узнать)|"
+    r"podskazhite|podskazhi|skazhite|"
+    r"ütle|ütelge|öelge|utle|oelge|mul\s+on\s+(?:üks\s+)?küsimus|küsimus|tahaksin\s+(?:küsida|teada))"
+    r"(?:[\s,]+(?:please|pls|пожалуйста|плиз|pozhalujsta|pozhaluysta|palun))?[\s,.:!-]+",
+    re.IGNORECASE,
+)
+# emoji, pictographs and their joiners, and text emoticons such as :) ;-) xD
+EMOTICON = re.compile(r"(?:(?<=\s)|^)(?:[:;=8][-'^]?[()\[\]dDpP/\\|*3]+|\^_?\^|[xX][dD]+|<3)(?=\s|$|[,.!?])")
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,28 @@ def _lingua_detector():
     from lingua import Language, LanguageDetectorBuilder
 
     return LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.ESTONIAN).build()
+
+
+@lru_cache(maxsize=1)
+def _slavic_detector():
+    """Russian typed in Latin letters reads to a language model like a Latin-script Slavic language."""
+    from lingua import Language, LanguageDetectorBuilder
+
+    languages = [Language.ENGLISH, Language.ESTONIAN, Language.FINNISH, Language.LATVIAN, Language.LITHUANIAN,
+                 *SLAVIC_LATIN(Language)]
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
+def SLAVIC_LATIN(Language):
+    return [Language.POLISH, Language.CZECH, Language.SLOVAK, Language.CROATIAN, Language.SLOVENE, Language.BOSNIAN]
+
+
+def _reads_as_slavic(text: str) -> bool:
+    from lingua import Language
+
+    slavic = set(SLAVIC_LATIN(Language))
+    values = _slavic_detector().compute_language_confidence_values(text)
+    return sum(v.value for v in values if v.language in slavic) >= 0.55
 
 
 TRANSLIT_PATTERN = re.compile(r"(?:[bcdfghjklmnprstvz]'|zh|kh|shch|yj|ij$|yy$|ja$|ju$|aja$|ogo$|ego$)")
@@ -107,6 +149,9 @@ def detect_language(text: str, default: str = "en") -> DetectedLanguage:
     if translit_hits >= 2 or (translit_hits >= 1 and len(words) <= 2 and estonian_hits == english_hits == 0):
         if translit_hits > estonian_hits and translit_hits > english_hits:
             return DetectedLanguage("ru", latin_russian=True)
+    unmarked = estonian_hits == english_hits == 0  # no word of Estonian or English that the lists know
+    if unmarked and len(words) >= 3 and _reads_as_slavic(text):
+        return DetectedLanguage("ru", latin_russian=True)
     if estonian_hits > english_hits:
         return DetectedLanguage("et")
     if english_hits > estonian_hits:
@@ -119,6 +164,17 @@ def detect_language(text: str, default: str = "en") -> DetectedLanguage:
     if guess == Language.ENGLISH:
         return DetectedLanguage("en")
     return DetectedLanguage(default)
+
+
+def is_clearly_in(text: str, code: str) -> bool:
+    """Whether the message shows its language plainly enough to switch a conversation to it: a short or
+    ambiguous message ("ok", "privet, ja Sasha") keeps the conversation's language."""
+    words = _words(text)
+    if code == "ru":
+        return bool(CYRILLIC.search(text)) or _translit_hits(text, words) >= 2
+    if code == "et":
+        return bool(ESTONIAN_LETTERS.search(text)) or sum(word in ESTONIAN_WORDS for word in words) >= 2
+    return sum(word in ENGLISH_ONLY_WORDS for word in words) >= 2
 
 
 def latin_to_cyrillic(text: str) -> str:
@@ -142,21 +198,35 @@ def latin_to_cyrillic(text: str) -> str:
     return "".join(out)
 
 
+def without_emoji(text: str) -> str:
+    """The text without emoji, pictographs and emoticons: they carry mood, not the question."""
+    kept = "".join(" " if unicodedata.category(c) in ("So", "Sk", "Cs", "Co") or c in "\u200d\ufe0f\u20e3" else c
+                   for c in text)
+    return " ".join(EMOTICON.sub(" ", kept).split())
+
+
 def extract_name(text: str) -> Optional[str]:
     """The customer's name from a self-introduction such as 'Hi, I'm Mari.' or 'Меня зовут Олег.'"""
-    match = SELF_INTRODUCTION.match(GREETING.sub("", text, count=1))
+    clean = without_emoji(text)
+    rest = GREETING.sub("", clean, count=1)
+    match = SELF_INTRODUCTION.match(rest) or (rest != clean and BARE_INTRODUCTION.match(rest))
     if not match:
         return None
     name = match.group("name").strip()
+    if name.islower():
+        name = name.capitalize()
     return name if len(name) > 1 else None
 
 
 def strip_pleasantries(text: str) -> str:
-    """Remove a leading greeting and self-introduction; keep the text if nothing would remain."""
-    stripped = GREETING.sub("", text, count=1)
+    """Remove emoji, a leading greeting, self-introduction and polite filler; keep the text if nothing would
+    remain."""
+    clean = without_emoji(text)
+    stripped = GREETING.sub("", clean, count=1)
     stripped = SELF_INTRODUCTION.sub("", stripped, count=1)
     stripped = GREETING.sub("", stripped, count=1)
-    return stripped.strip() if len(stripped.strip()) >= 3 else text.strip()
+    stripped = FILLER.sub("", stripped, count=1)
+    return stripped.strip() if len(stripped.strip()) >= 3 else (clean.strip() or text.strip())
 
 
 def normalize_query(text: str) -> tuple:
@@ -177,8 +247,12 @@ def fold_for_matching(text: str) -> str:
 
 
 def is_pleasantry_only(text: str) -> bool:
-    """True for 'Hi!' or 'Tere, mina olen Mari.': a greeting or introduction with no question."""
-    rest = GREETING.sub("", text, count=1)
+    """True for 'Hi!', 'hey, I'm Marko 🙂' or 'Tere, mina olen Mari.': a greeting or introduction, no question."""
+    clean = without_emoji(text)
+    rest = GREETING.sub("", clean, count=1)
+    if rest != clean and BARE_INTRODUCTION.match(rest):
+        return True
     rest = SELF_INTRODUCTION.sub("", rest, count=1)
-    changed = rest != text
+    rest = GREETING.sub("", rest, count=1)
+    changed = rest != clean
     return changed and len(re.sub(r"[\W_]+", "", rest)) < 2

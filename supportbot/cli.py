@@ -14,7 +14,7 @@ from supportbot.settings import Settings
 
 def cmd_index(args: argparse.Namespace) -> int:
     from knowledge.encoders import load_encoder
-    from knowledge.index import build_index
+    from knowledge.indexing import build_index
     from knowledge.loader import KnowledgeError, load_knowledge
 
     settings = Settings().with_overrides(args.knowledge)
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="benchmarks; writes figures to docs/benchmarks.md")
     evaluate.add_argument("benchmark", nargs="?", default="all",
-                          choices=["all", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency", "tune"])
+                          choices=["all", "knowledge", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency"])
     evaluate.add_argument("--shared", help="path of the shared benchmark data (default ../shared/benchmarks)")
     evaluate.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     evaluate.set_defaults(func=cmd_eval)

@@ -59,18 +59,16 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
 
 
 def ensure_index(settings: Settings) -> str:
-    """Reindex when the knowledge changed; return a one-line summary."""
+    """Reindex when the knowledge (or the calibration) changed; return a one-line summary."""
     from knowledge.encoders import load_encoder
-    from knowledge.index import IndexMismatch, build_index, load_index
+    from knowledge.indexing import ensure_index as ensure
     from knowledge.loader import load_knowledge
 
     kb = load_knowledge(settings.knowledge_dir)
-    encoder = load_encoder(settings.encoder)
-    try:
-        load_index(settings.index_dir, kb=kb, encoder_name=encoder.name)
+    report = ensure(kb, load_encoder(settings.encoder), settings.index_dir)
+    if report is None:
         return f"knowledge index up to date: {len(kb)} entries from {settings.knowledge_dir}"
-    except (FileNotFoundError, IndexMismatch):
-        return build_index(kb, encoder, settings.index_dir).summary()
+    return report.summary()
 
 
 def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:

@@ -31,7 +31,7 @@ def small_index_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_retriever(small_kb_dir, small_index_dir):
-    from knowledge.retriever import open_retriever
+    from knowledge.live import open_retriever
 
     return open_retriever(small_kb_dir, small_index_dir)
 
@@ -41,7 +41,7 @@ def knowledge_client(small_kb_dir, small_index_dir, small_retriever):
     """The actions' knowledge client, pointed at the small knowledge base (index built once per session)."""
     from bot.actions import knowledge_client as module
     from bot.actions.knowledge_client import KnowledgeClient, use_knowledge_client
-    from knowledge.retriever import LiveRetriever
+    from knowledge.live import LiveRetriever
 
     client = KnowledgeClient(LiveRetriever(knowledge_dir=small_kb_dir, index_dir=small_index_dir))
     use_knowledge_client(client)

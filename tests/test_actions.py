@@ -5,6 +5,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.answer_faq import NONE_OF_THESE, AnswerFaq
+from bot.actions.conversation import conversation_language
 from bot.actions.didnt_help import DidntHelp
 from bot.actions.hand_off import HandOff
 from bot.actions.smalltalk import Smalltalk
@@ -173,13 +174,12 @@ def test_answer_faq_greets_a_pleasantry_only_message(knowledge_client):
 
 
 def test_answer_faq_clarifies_with_buttons(knowledge_client, monkeypatch):
-    from knowledge import decision
+    from knowledge.params import DecisionParams
 
     # thresholds that turn every retrieval into a clarification
-    monkeypatch.setattr(
-        decision, "load_decision_params",
-        lambda: decision.DecisionParams(answer_threshold=1.01, clarify_threshold=0.0, clarify_options=2),
-    )
+    retriever = knowledge_client._live.get()
+    monkeypatch.setattr(retriever, "params", DecisionParams(fusion=retriever.params.fusion, answer_threshold=1.01,
+                                                            clarify_threshold=0.0, clarify_options=2))
     messages, _, slots = run(AnswerFaq(), make_tracker("Kuidas WiFi parooli muuta?", "faq"))
     assert len(messages) == 1
     custom = messages[0]["custom"]
@@ -452,3 +452,72 @@ def test_brevity_is_read_from_the_latest_messages():
                              "restarted twice and nothing else at home uses the connection"]) is None
     assert customer_brevity(["word " * 25]) == DETAILED
     assert customer_brevity(['/faq{"faq_id":"x"}']) is None, "a pressed button is not the customer's words"
+
+
+# --- single failures seen on foreign knowledge (issue: the editor's own knowledge) -----------------
+
+
+@pytest.mark.parametrize("text, language, name", [
+    ("hey, I'm Marko 🙂", "en", "Marko"),
+    ("hi im tom", "en", "Tom"),
+    ("Tere, olen Mari 😊", "et", "Mari"),
+    ("tere! mina olen Kati :)", "et", "Kati"),
+    ("Привет, я Саша 👋", "ru", "Саша"),
+    ("privet, menya zovut Oleg", "ru", "Oleg"),
+])
+@pytest.mark.parametrize("action, intent", [(AnswerFaq(), "nlu_fallback"), (Smalltalk(), "greet")])
+def test_a_greeting_with_a_name_or_an_emoji_is_small_talk(knowledge_client, text, language, name, action, intent):
+    messages, _, slots = run(action, make_tracker(text, intent))
+    assert len(messages) == 1
+    assert messages[0]["custom"] == {"kind": "smalltalk", "intent": "greet", "language": language}
+    assert name in messages[0]["text"]
+    assert slots["customer_name"] == name
+
+
+@pytest.mark.parametrize("text", ["kak perejti na tarif podeshevle?", "ok", "privet, ja Sasha", "spasibo", "a esli net?"])
+def test_a_russian_conversation_stays_russian_in_latin_letters_and_short_messages(text):
+    tracker = make_tracker(text, "thanks", slots={"language": "ru", "register": "informal"})
+    assert conversation_language(tracker) == "ru"
+
+
+@pytest.mark.parametrize("text, known, switched", [
+    ("how do I pay my bill?", "et", "en"),
+    ("Kuidas ma arvet maksan?", "en", "et"),
+    ("kak oplatit schet?", "en", "ru"),
+    ("Как оплатить счёт?", "et", "ru"),
+])
+def test_a_clear_message_in_another_language_switches_the_conversation(text, known, switched):
+    assert conversation_language(make_tracker(text, "faq", slots={"language": known})) == switched
+
+
+@pytest.mark.parametrize("text, language", [
+    ("Ты тупой бот, дай мне человека", "ru"),
+    ("ty tupoj bot, daj mne cheloveka", "ru"),
+    ("you stupid bot, give me a human", "en"),
+    ("are you a bot? I want to talk to a real person", "en"),
+    ("Sa oled loll robot, anna mulle inimene", "et"),
+    ("kas sa oled robot? tahan inimesega rääkida", "et"),
+])
+def test_a_request_for_a_person_wins_over_the_bot_challenge_reply(knowledge_client, text, language):
+    messages, _, _ = run(Smalltalk(), make_tracker(text, "bot_challenge"))
+    assert len(messages) == 1
+    custom = messages[0]["custom"]
+    assert custom["kind"] == "handoff" and custom["reason"] in ("human_request", "rude"), custom
+    assert custom["language"] == language
+
+
+@pytest.mark.parametrize("text, language", [("are you a bot?", "en"), ("ты бот?", "ru"), ("kas sa oled robot?", "et")])
+def test_a_plain_bot_challenge_is_still_answered_as_one(knowledge_client, text, language):
+    messages, _, _ = run(Smalltalk(), make_tracker(text, "bot_challenge"))
+    assert messages[0]["custom"] == {"kind": "smalltalk", "intent": "bot_challenge", "language": language}
+
+
+@pytest.mark.parametrize("text, intent, entry_id", [
+    ("Tere! Internet ei tööta juba hommikust, mida teha?", "greet", "internet-outage"),
+    ("Hi there, how do I change my wifi password please", "greet", "wifi-password"),
+    ("спасибо, а до какого числа нужно оплатить счёт?", "thanks", "invoice-due-date"),
+])
+def test_a_question_rasa_took_for_small_talk_is_answered_from_the_knowledge(knowledge_client, text, intent, entry_id):
+    messages, _, _ = run(Smalltalk(), make_tracker(text, intent))
+    assert len(messages) == 1
+    assert messages[0]["custom"]["kind"] == "answer" and messages[0]["custom"]["faq_id"] == entry_id

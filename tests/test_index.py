@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from knowledge.encoders import load_encoder
-from knowledge.index import IndexMismatch, build_index, index_rows, load_index
+from knowledge.index import IndexMismatch, index_rows, load_index
+from knowledge.indexing import build_index
 from knowledge.loader import load_knowledge
-from knowledge.retriever import LiveRetriever
+from knowledge.live import LiveRetriever
 from supportbot import cli
 
 REFUND_EN = "You can ask for a refund within 14 days in the self-service portal."
@@ -83,12 +84,12 @@ def test_build_writes_manifest_vectors_rows(pristine, encoder):
     assert manifest["encoder"] == encoder.name
     assert manifest["dim"] == encoder.dim
     assert manifest["entry_count"] == 5
-    assert manifest["row_count"] == len(rows) == 33
+    assert manifest["row_count"] == len(rows) == 46  # 20 questions, 13 answers, 13 answer sentences
     assert manifest["entry_hashes"] == {e.id: e.content_hash() for e in kb.entries}
     assert manifest["knowledge_dir"] == str(kb.directory)
     with open(index_dir / "rows.jsonl", encoding="utf-8") as lines:
         assert sum(1 for _ in lines) == len(rows)
-    assert (report.entries, report.rows, report.embedded, report.reused) == (5, 33, 33, 0)
+    assert (report.entries, report.rows, report.embedded, report.reused) == (5, 46, 46, 0)
     assert report.changed_entries == sorted(kb.ids()) and report.removed_entries == []
     # no staging or retired directories are left beside the index
     assert sorted(p.name for p in index_dir.parent.iterdir() if p.name.startswith(".")) == []
@@ -97,7 +98,7 @@ def test_build_writes_manifest_vectors_rows(pristine, encoder):
 def test_load_index_round_trip(built, encoder):
     kb, index_dir, _ = built
     index = load_index(index_dir, kb=kb, encoder_name=encoder.name)
-    assert index.vectors.ntotal == 33 and index.vectors.d == encoder.dim
+    assert index.vectors.ntotal == 46 and index.vectors.d == encoder.dim
     assert [(r.entry_id, r.kind, r.language, r.text) for r in index.rows] == [
         (r.entry_id, r.kind, r.language, r.text) for r in index_rows(kb)
     ]
@@ -110,7 +111,7 @@ def test_rebuild_without_changes_embeds_nothing(built, encoder):
     kb, index_dir, _ = built
     recorder = RecordingEncoder(encoder)
     report = build_index(kb, recorder, index_dir)
-    assert (report.embedded, report.reused) == (0, 33)
+    assert (report.embedded, report.reused) == (0, 46)
     assert report.changed_entries == [] and report.removed_entries == []
     assert recorder.queries == [] and recorder.passages == []
 
@@ -126,18 +127,19 @@ def test_rebuild_after_one_answer_changes_reembeds_only_that_text(built, kb_copy
     recorder = RecordingEncoder(encoder)
     report = build_index(changed_kb, recorder, index_dir)
 
-    assert report.embedded == 1
-    assert report.reused == 32
+    assert report.embedded == 2  # the answer, and its one sentence
+    assert report.reused == 44
     assert report.changed_entries == ["refund-policy"]
     assert recorder.passages == [new_answer]
-    assert recorder.queries == []
+    assert recorder.queries == [new_answer]
 
     after = load_index(index_dir, kb=changed_kb, encoder_name=encoder.name)
     for row, vector in zip(after.rows, after.row_vectors()):
         key = (row.entry_id, row.kind, row.language, row.text)
         if row.text == new_answer:
             assert key not in old_vectors
-            assert np.allclose(vector, encoder.encode_passages([new_answer])[0], atol=1e-5)
+            encode = encoder.encode_passages if row.kind == "answer" else encoder.encode_queries
+            assert np.allclose(vector, encode([new_answer])[0], atol=1e-5)
         else:
             assert np.array_equal(vector, old_vectors[key]), key
 
@@ -149,13 +151,12 @@ def test_rebuild_counts_every_changed_text_of_the_entry(built, kb_copy, encoder)
     edit(kb_copy / "billing.yml", '"Can I get my money back?"', '"Can I have my money back, please?"')
     recorder = RecordingEncoder(encoder)
     report = build_index(load_knowledge(kb_copy), recorder, index_dir)
-    assert report.embedded == 3
-    assert report.reused == 30
+    assert report.embedded == 5
+    assert report.reused == 41
     assert report.changed_entries == ["refund-policy"]
-    assert sorted(recorder.passages) == sorted(
-        ["Refunds within 30 days, in the portal.", "Raha tagasi 30 päeva jooksul iseteeninduses."]
-    )
-    assert recorder.queries == ["Can I have my money back, please?"]
+    new_answers = ["Refunds within 30 days, in the portal.", "Raha tagasi 30 päeva jooksul iseteeninduses."]
+    assert sorted(recorder.passages) == sorted(new_answers)
+    assert sorted(recorder.queries) == sorted(["Can I have my money back, please?"] + new_answers)
 
 
 def test_rebuild_reports_removed_entries(built, kb_copy, encoder):
@@ -180,7 +181,7 @@ def test_load_index_rejects_changed_knowledge(built, kb_copy, encoder):
     with pytest.raises(IndexMismatch, match="knowledge changed"):
         load_index(index_dir, kb=load_knowledge(kb_copy), encoder_name=encoder.name)
     # without the knowledge to compare with, the index itself is still consistent
-    assert load_index(index_dir).manifest.row_count == 33
+    assert load_index(index_dir).manifest.row_count == 46
 
 
 def test_load_index_rejects_tampered_row_count(built):
@@ -189,7 +190,7 @@ def test_load_index_rejects_tampered_row_count(built):
     manifest = json.loads(manifest_path.read_text())
     manifest["row_count"] += 1
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexMismatch, match="manifest says 34"):
+    with pytest.raises(IndexMismatch, match="manifest says 47"):
         load_index(index_dir)
 
 
@@ -212,8 +213,8 @@ def test_rebuild_over_a_corrupt_manifest(built, encoder):
     kb, index_dir, _ = built
     (index_dir / "manifest.json").write_text('{"encoder": ')
     report = build_index(kb, encoder, index_dir)
-    assert report.embedded == 33
-    assert load_index(index_dir, kb=kb).manifest.row_count == 33
+    assert report.embedded == 46
+    assert load_index(index_dir, kb=kb).manifest.row_count == 46
 
 
 # --- the CLI leaves the index alone when the knowledge is broken ----------------------------------
@@ -250,8 +251,8 @@ def test_cli_index_with_valid_knowledge_rebuilds(built, kb_copy, monkeypatch, ca
     edit(kb_copy / "billing.yml", REFUND_EN, "Refunds within 30 days.")
     assert cli.main(["index", "--knowledge", str(kb_copy)]) == 0
     out = capsys.readouterr().out
-    assert "indexed 5 entries (33 texts)" in out
-    assert "1 texts embedded, 32 reused" in out
+    assert "indexed 5 entries (46 texts)" in out
+    assert "2 texts embedded, 44 reused" in out
     load_index(index_dir, kb=load_knowledge(kb_copy))
 
 

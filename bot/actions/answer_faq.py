@@ -6,12 +6,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions.conversation import Conversation, just_answered
 from bot.actions.knowledge_client import knowledge_client
 from bot.replies.composer import composer_label
-from knowledge.decision import ANSWER, CLARIFY, LOW_CONFIDENCE
-from knowledge.model import Entry
 from handoff.person_request import asks_for_person
-from knowledge.text import is_pleasantry_only
+from knowledge.decision import ANSWER, CLARIFY, HANDOFF, HUMAN_REQUEST, LOW_CONFIDENCE, RUDE, UPSET, Decision
+from knowledge.model import Entry
+from knowledge.retriever import RetrievalResult
+from knowledge.text import is_pleasantry_only, strip_pleasantries
 
 NONE_OF_THESE = "none"
+KNOWLEDGE_OVER_SMALLTALK_WORDS = 4  # "ok thanks", "no" and "bye then" stay small talk whatever the knowledge says
 
 
 def faq_buttons(conv: Conversation, entry_ids: List[str]) -> List[Dict[str, str]]:
@@ -79,21 +81,49 @@ class AnswerFaq(Action):
             conv.say(reply.text, {"kind": "smalltalk", "intent": "greet", "language": conv.language})
             return conv.finish()
 
-        result, decision = client.consult(conv.text, mood=conv.mood()["label"], just_answered=just_answered(tracker),
-                                          wants_person=asks_for_person(conv.text))
-        alternatives = [c.entry_id for c in result.candidates if c.entry_id != decision.entry_id][:2]
-        if decision.action == ANSWER:
-            send_answer(conv, client.entry(decision.entry_id), decision.score)
-        elif decision.action == CLARIFY:
-            reply = conv.phrase("clarify")
-            conv.say(
-                reply.text,
-                {"kind": "clarify", "options": decision.options, "language": conv.language},
-                buttons=faq_buttons(conv, decision.options),
-            )
-            alternatives = []
-        else:
-            conv.hand_off(decision.reason, decision.considered)
-        conv.set("last_question", conv.text)
-        conv.set("offered_faq_ids", alternatives)
+        result, decision = consult(conv, tracker)
+        carry_out(conv, result, decision)
         return conv.finish()
+
+
+def consult(conv: Conversation, tracker: Tracker) -> Tuple[RetrievalResult, Decision]:
+    """What knowledge.decision decides about this message, with the evidence the conversation has."""
+    return knowledge_client().consult(conv.text, mood=conv.mood()["label"], just_answered=just_answered(tracker),
+                                      wants_person=asks_for_person(conv.text))
+
+
+def carry_out(conv: Conversation, result: RetrievalResult, decision: Decision) -> None:
+    """Answer, ask which entry was meant, or hand off, as decided."""
+    alternatives = [c.entry_id for c in result.candidates if c.entry_id != decision.entry_id][:2]
+    if decision.action == ANSWER:
+        send_answer(conv, knowledge_client().entry(decision.entry_id), decision.score)
+    elif decision.action == CLARIFY:
+        reply = conv.phrase("clarify")
+        conv.say(
+            reply.text,
+            {"kind": "clarify", "options": decision.options, "language": conv.language},
+            buttons=faq_buttons(conv, decision.options),
+        )
+        alternatives = []
+    else:
+        conv.hand_off(decision.reason, decision.considered)
+    conv.set("last_question", conv.text)
+    conv.set("offered_faq_ids", alternatives)
+
+
+def knowledge_takes_over(conv: Conversation, tracker: Tracker) -> bool:
+    """For a message Rasa took for small talk: when the knowledge is sure of an answer, or the customer is upset,
+    rude or asks for a person, that wins ("Tere! Kuidas kaarti blokeerida?" is a question, "you stupid bot, get me
+    a human" a request for a person). Carries the decision out and says whether it did."""
+    if conv.text.startswith("/"):
+        return False
+    long_enough = len(strip_pleasantries(conv.text).split()) >= KNOWLEDGE_OVER_SMALLTALK_WORDS
+    if not long_enough and conv.mood()["label"] == "calm" and not asks_for_person(conv.text):
+        return False
+    result, decision = consult(conv, tracker)
+    signal = decision.action == HANDOFF and decision.reason in (HUMAN_REQUEST, RUDE, UPSET)
+    sure = decision.action == ANSWER and long_enough
+    if signal or sure:
+        carry_out(conv, result, decision)
+        return True
+    return False

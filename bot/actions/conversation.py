@@ -2,7 +2,6 @@
 a message that carries machine-readable metadata in its `custom` payload."""
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
@@ -12,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.replies.brevity import LOOK_BACK, customer_brevity
 from bot.replies.composer import FORMAL, Reply, ReplyComposer, remember
 from bot.replies.register import detect_register
-from knowledge.text import detect_language, extract_name
+from knowledge.text import detect_language, extract_name, is_clearly_in
 
 composer = ReplyComposer()
 
@@ -28,9 +27,9 @@ def conversation_language(tracker: Tracker, text: Optional[str] = None) -> str:
     if text.startswith("/"):
         return known or "en"
     name = extract_name(text)
-    detected = detect_language(text.replace(name, " ") if name else text, default=known or "en")
-    words = re.findall(r"\w+", text)
-    if known and len(words) <= 2 and detected.code != "ru" and not re.search(r"[õäöü]", text, re.I):
+    text = text.replace(name, " ") if name else text
+    detected = detect_language(text, default=known or "en")
+    if known and detected.code != known and not is_clearly_in(text, detected.code):
         return known
     return detected.code
 

@@ -7,7 +7,8 @@ from typing import Optional, Tuple
 
 from knowledge.decision import Decision, decide
 from knowledge.model import Entry, News
-from knowledge.retriever import LiveRetriever, RetrievalResult
+from knowledge.live import LiveRetriever
+from knowledge.retriever import RetrievalResult
 
 
 class KnowledgeClient:
@@ -22,7 +23,7 @@ class KnowledgeClient:
                 wants_person: bool = False) -> Tuple[RetrievalResult, Decision]:
         retriever = self._live.get()
         result = retriever.search(text)
-        return result, decide(result, retriever.kb, mood=mood, just_answered=just_answered, wants_person=wants_person)
+        return result, decide(result, retriever.kb, retriever.params, mood=mood, just_answered=just_answered, wants_person=wants_person)
 
     def entry(self, entry_id: str) -> Optional[Entry]:
         return self._live.get().kb.get(entry_id)

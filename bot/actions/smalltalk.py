@@ -3,8 +3,8 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.answer_faq import knowledge_takes_over
 from bot.actions.conversation import Conversation
-from handoff.person_request import asks_for_person
 
 SMALLTALK_INTENTS = ("greet", "thanks", "goodbye", "bot_challenge", "affirm", "deny", "hesitate")
 RESETS_FAILURES = ("thanks", "affirm")
@@ -23,8 +23,7 @@ class Smalltalk(Action):
             intent = "greet"
         if intent == "hesitate" and not any(e.get("event") == "bot" for e in tracker.events):
             intent = "greet"  # nothing was offered yet to hesitate about: the first message is a greeting
-        if intent != "bot_challenge" and asks_for_person(conv.text):  # "hi, an operator please"
-            conv.hand_off("human_request")
+        if knowledge_takes_over(conv, tracker):  # a question after a greeting, or "stupid bot, get me a person"
             return conv.finish()
         reply = conv.phrase(intent, with_name=intent == "greet")
         conv.say(reply.text, {"kind": "smalltalk", "intent": intent, "language": conv.language})
