@@ -166,10 +166,15 @@ def detect_language(text: str, default: str = "en") -> DetectedLanguage:
     return DetectedLanguage(default)
 
 
+LONG_ENOUGH_TO_TELL = 4  # words: from here on the detected language is trusted
+
+
 def is_clearly_in(text: str, code: str) -> bool:
     """Whether the message shows its language plainly enough to switch a conversation to it: a short or
     ambiguous message ("ok", "privet, ja Sasha") keeps the conversation's language."""
     words = _words(text)
+    if len(words) >= LONG_ENOUGH_TO_TELL:
+        return True
     if code == "ru":
         return bool(CYRILLIC.search(text)) or _translit_hits(text, words) >= 2
     if code == "et":

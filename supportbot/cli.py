@@ -48,15 +48,19 @@ def _ask_lines(args: argparse.Namespace) -> Iterable[dict]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from supportbot.stack import Stack, private_settings, send
+    from supportbot.stack import Stack, private_settings, scratch_database, send
 
     lines = list(_ask_lines(args))
     settings = Settings().with_overrides(args.knowledge)
     url = args.url
     stack = None
+    scratch = None
     if not url:
         os.environ.setdefault("RATE_LIMIT", "off")  # a script feeding many turns is not a flood
-        settings = private_settings(settings)
+        # a database of its own, empty: a second run must not continue the first one's conversations, and its
+        # handoffs must not wait in the real agents' queue
+        scratch = settings.project_root / "var" / "run" / f"ask-{os.getpid()}.db"
+        settings = private_settings(settings, database_url=scratch_database(scratch))
         stack = Stack(settings, quiet=not args.verbose).start()
         url = settings.rest_url
     try:
@@ -70,6 +74,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     finally:
         if stack is not None:
             stack.stop()
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
     return 0
 
 

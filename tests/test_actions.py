@@ -521,3 +521,8 @@ def test_a_question_rasa_took_for_small_talk_is_answered_from_the_knowledge(know
     messages, _, _ = run(Smalltalk(), make_tracker(text, intent))
     assert len(messages) == 1
     assert messages[0]["custom"]["kind"] == "answer" and messages[0]["custom"]["faq_id"] == entry_id
+
+
+def test_a_longer_message_in_another_language_switches_even_without_marked_words():
+    tracker = make_tracker("kraanist tuleb pruuni vett, mis teha?", "faq", slots={"language": "en"})
+    assert conversation_language(tracker) == "et"

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,36 @@ def test_explicit_requests_for_a_person_are_handed_off(live_bot):
     overall = table["human_request"]["all"]
     assert overall["n"] == 210
     assert overall["handed_off"] >= 0.95, table["human_request"]
+
+
+def test_ask_without_url_runs_on_a_scratch_database_of_its_own(monkeypatch, capsys):
+    """A second run must not continue the first one's conversations, nor put handoffs in the agents' queue."""
+    from supportbot import cli, stack as stack_module
+
+    seen = []
+
+    def fake_private_settings(settings, **overrides):
+        seen.append(overrides["database_url"])
+        return settings.with_overrides(**overrides)
+
+    class FakeStack:
+        def __init__(self, settings, quiet):
+            self.settings = settings
+
+        def start(self):
+            return self
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(stack_module, "private_settings", fake_private_settings)
+    monkeypatch.setattr(stack_module, "Stack", FakeStack)
+    monkeypatch.setattr(stack_module, "send", lambda url, sender, text: [{"text": "hi", "custom": {"kind": "smalltalk"}}])
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///live-agents-queue.db")
+    for _ in range(2):
+        assert cli.main(["ask", "hello"]) == 0
+    assert len(seen) == 2
+    assert all(url.startswith("sqlite:///") and "/var/run/ask-" in url for url in seen), seen
+    assert not any("live-agents-queue" in url for url in seen)
+    assert not any(Path(url[len("sqlite:///"):]).exists() for url in seen), "the scratch database is removed"
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["kind"] == "smalltalk"
