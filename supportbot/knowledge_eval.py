@@ -240,6 +240,63 @@ def signal_recall(kset: KnowledgeSet) -> Dict[str, Tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
+# ---------------------------------------------------------------- routing
+
+
+SMALLTALK_INTENTS = ("greet", "thanks", "goodbye", "bot_challenge", "affirm", "deny", "hesitate")
+TO_KNOWLEDGE = ("faq", "nlu_fallback")
+
+
+def parse_intents(texts: Sequence[str]) -> List[str]:
+    """The intents the bot's trained Rasa model gives these messages (trained first when the data changed)."""
+    import asyncio
+    import logging
+
+    from rasa.core.agent import Agent
+
+    from supportbot.settings import Settings
+    from supportbot.stack import ensure_model
+
+    logging.getLogger("rasa").setLevel(logging.ERROR)
+    agent = Agent.load(str(ensure_model(Settings())))
+
+    async def parse() -> List[str]:
+        return [(await agent.parse_message(text))["intent"]["name"] for text in texts]
+
+    return asyncio.run(parse())
+
+
+def routing_rows(prepared: Sequence[Prepared], chosen: Dict[str, CalibrationSettings]) -> List[str]:
+    """How often an answerable question is taken by Rasa for something else, and how often it still misses the
+    knowledge after the actions' fallbacks (small talk and "didn't help" hand a longer message to the knowledge
+    when it is sure; see bot/actions/answer_faq.knowledge_takes_over)."""
+    from bot.actions.answer_faq import KNOWLEDGE_OVER_SMALLTALK_WORDS
+    from knowledge.text import strip_pleasantries
+
+    lines = ["", "Routing: answerable questions that Rasa's intent sends elsewhere, and those that still miss the "
+             "knowledge after the actions' fallbacks:", "",
+             "| knowledge base | answerable | intent not faq | of these, the knowledge still takes over | still missed |",
+             "|---|---|---|---|---|"]
+    for p in prepared:
+        if p.kset.family != p.kset.name:
+            continue
+        scoped = [i for i in range(len(p.faq)) if p.gold[i] >= 0]
+        intents = parse_intents([p.faq[i].text for i in scoped])
+        action = outcomes(p, p.params(chosen[p.kset.family]))["action"]
+        elsewhere, rescued = 0, 0
+        for i, intent in zip(scoped, intents):
+            if intent in TO_KNOWLEDGE:
+                continue
+            elsewhere += 1
+            long_enough = len(strip_pleasantries(p.faq[i].text).split()) >= KNOWLEDGE_OVER_SMALLTALK_WORDS
+            if long_enough and (intent == "didnt_help" or (intent in SMALLTALK_INTENTS and action[i] == ANSWER)):
+                rescued += 1
+        n = max(len(scoped), 1)
+        lines.append(f"| {p.kset.name} | {len(scoped)} | {percent(elsewhere / n)} % | {rescued} | "
+                     f"{percent((elsewhere - rescued) / n)} % |")
+    return lines
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -304,7 +361,8 @@ def main(args, report: Dict[str, str]) -> None:
     settings_lines = ["", "Calibration settings, chosen leave-one-knowledge-base-out:", ""] + [
         f"- for {family}: {chosen[family]}" for family in families] + [
         f"- shipped default (chosen on all of them): {shipped}"]
-    body = "\n".join(lines + summary + signal_lines + settings_lines)
+    routing = routing_rows(prepared, chosen) if not getattr(args, "no_routing", False) else []
+    body = "\n".join(lines + summary + signal_lines + routing + settings_lines)
     print(body)
     report["knowledge"] = body
     if getattr(args, "json", None):

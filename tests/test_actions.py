@@ -526,3 +526,22 @@ def test_a_question_rasa_took_for_small_talk_is_answered_from_the_knowledge(know
 def test_a_longer_message_in_another_language_switches_even_without_marked_words():
     tracker = make_tracker("kraanist tuleb pruuni vett, mis teha?", "faq", slots={"language": "en"})
     assert conversation_language(tracker) == "et"
+
+
+@pytest.mark.parametrize("text, entry_id", [
+    ("ei saa enam oma wifi parooli muuta", "wifi-password"),
+    ("my internet does not work since this morning", "internet-outage"),
+])
+def test_didnt_help_with_nothing_offered_yet_is_a_question_for_the_knowledge(knowledge_client, text, entry_id):
+    messages, _, _ = run(DidntHelp(), make_tracker(text, "didnt_help"))
+    assert len(messages) == 1
+    assert messages[0]["custom"]["kind"] in ("answer", "clarify"), messages[0]["custom"]
+    top = messages[0]["custom"].get("faq_id") or messages[0]["custom"]["options"][0]
+    assert top == entry_id
+
+
+def test_didnt_help_after_an_answer_stays_feedback(knowledge_client):
+    answer = {"event": "bot", "text": "…", "data": {"custom": {"kind": "answer", "faq_id": "internet-outage"}}}
+    tracker = make_tracker("that did not help at all, internet still down", "didnt_help", events=[answer])
+    messages, _, _ = run(DidntHelp(), tracker)
+    assert messages[0]["custom"]["kind"] == "clarify" and messages[0]["custom"]["options"] == []

@@ -43,6 +43,14 @@ def earlier_customer_texts(tracker: Tracker, limit: int = 5) -> List[str]:
     return [t for t in texts[:-1] if t and not t.startswith("/")][-limit:]
 
 
+def last_bot_kind(tracker: Tracker) -> Optional[str]:
+    """The kind of the bot's latest message in this conversation (answer, clarify, smalltalk, ...), if any."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "bot":
+            return ((event.get("data") or {}).get("custom") or {}).get("kind")
+    return None
+
+
 def just_answered(tracker: Tracker) -> Optional[str]:
     """The entry the bot answered with in its last turn, if its last turn was an answer."""
     user_turns = 0

@@ -3,11 +3,21 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.answer_faq import faq_buttons
-from bot.actions.conversation import Conversation
+from bot.actions.answer_faq import KNOWLEDGE_OVER_SMALLTALK_WORDS, carry_out, consult, faq_buttons
+from bot.actions.conversation import Conversation, last_bot_kind
 from handoff.person_request import asks_for_person
+from knowledge.text import strip_pleasantries
 
 FAILURES_BEFORE_HANDOFF = 2
+
+
+def is_a_question_not_feedback(conv: Conversation, tracker: Tracker) -> bool:
+    """Nothing was offered that could have failed, and the message says more than "didn't help": "ei saa sisse
+    logida" or "my card doesn't work abroad" are questions for the knowledge."""
+    offered = last_bot_kind(tracker) in ("answer", "clarify") or tracker.get_slot("last_faq_id") \
+        or tracker.get_slot("offered_faq_ids")
+    words = len(strip_pleasantries(conv.text).split())
+    return not conv.text.startswith("/") and not offered and words >= KNOWLEDGE_OVER_SMALLTALK_WORDS
 
 
 class DidntHelp(Action):
@@ -18,6 +28,9 @@ class DidntHelp(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         conv = Conversation(dispatcher, tracker)
+        if is_a_question_not_feedback(conv, tracker):
+            carry_out(conv, *consult(conv, tracker))
+            return conv.finish()
         failures = int(tracker.get_slot("unhelpful_count") or 0) + 1
         alternatives = list(tracker.get_slot("offered_faq_ids") or [])
         mood = conv.mood()
