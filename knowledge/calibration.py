@@ -31,6 +31,7 @@ from knowledge.text import fold_for_matching
 NEGATIVES_FILE = Path(__file__).resolve().parent / "data" / "generic_out_of_scope.yml"
 CALIBRATED_FEATURES = 6  # score, margin, agreement, question, classifier, lexical: not the language flags
 POSITIVE, LEFT_OUT_ENTRY, GENERIC = 0, 1, 2
+LARGE_KNOWLEDGE_TEXTS = 2000
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,13 @@ class CalibrationSettings:
     hide: str = "self"
     folds: int = 5
     left_out_per_entry: int = 3
+    max_pseudo_questions: int = 800
 
     def fixed_fusion(self) -> Optional[Dict[str, float]]:
         return dict(zip(EVIDENCE, self.fusion)) if self.fusion is not None else None
 
 
-CALIBRATION_VERSION = 2  # raise when the calibration's method changes: every index is then recalibrated
+CALIBRATION_VERSION = 3  # raise when the calibration's method changes: every index is then recalibrated
 
 
 def calibration_fingerprint(settings: Optional[CalibrationSettings] = None) -> str:
@@ -121,6 +123,9 @@ def collect(retriever: Retriever, negatives: Sequence[str], negative_vectors: np
     questions = [i for i, row in enumerate(rows) if row.kind == QUESTION]
     if not questions or n_entries < 2:
         return None
+    if len(questions) > settings.max_pseudo_questions:  # a large knowledge base: a sample tells as much
+        picked = np.random.default_rng(0).choice(len(questions), settings.max_pseudo_questions, replace=False)
+        questions = sorted(questions[k] for k in picked)
     row_entry = retriever._row_entry
     folded = [fold_for_matching(row.text) for row in rows]
     out_of_fold = _out_of_fold_probabilities(retriever, questions, settings.folds)
@@ -177,13 +182,17 @@ def _out_of_fold_probabilities(retriever: Retriever, questions: List[int], folds
     out = np.zeros((len(questions), len(retriever.entry_ids)), dtype=np.float32)
     if retriever.index.classifier is None:
         return out
-    fold_of = np.arange(len(questions)) % max(folds, 2)
+    # a fold hides a fifth of the questions; on a large knowledge base, whose questions are sampled, fewer folds
+    # hide as little of its texts, and each refit of the classifier is the costly part of indexing
+    if len(rows) > LARGE_KNOWLEDGE_TEXTS:
+        folds = max(2, min(folds, math.ceil(5 * len(questions) / len(rows))))
+    fold_of = np.arange(len(questions)) % folds
     np.random.default_rng(0).shuffle(fold_of)
     for fold in np.unique(fold_of):
         held = np.flatnonzero(fold_of == fold)
         held_out_rows = {questions[k] for k in held}
         train = [i for i in range(len(rows)) if i not in held_out_rows]
-        classifier, labels = train_classifier(rows, vectors, positions=train)
+        classifier, labels = train_classifier(rows, vectors, positions=train, start=retriever.index.classifier)
         if classifier is None:
             continue
         columns = [position[label] for label in labels]

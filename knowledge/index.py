@@ -87,12 +87,15 @@ class BuildReport:
     changed_entries: List[str]
     removed_entries: List[str]
     seconds: float
+    live_after: Optional[float] = None  # a small edit is published before the recalibration, this soon
 
     def summary(self) -> str:
+        live = (f"; live after {self.live_after:.1f} s with the previous calibration, recalibrated"
+                if self.live_after is not None else "")
         return (
             f"indexed {self.entries} entries ({self.rows} texts) into {self.directory}: "
             f"{self.embedded} texts embedded, {self.reused} reused; "
-            f"{len(self.changed_entries)} entries new or changed, {len(self.removed_entries)} removed "
+            f"{len(self.changed_entries)} entries new or changed, {len(self.removed_entries)} removed{live} "
             f"in {self.seconds:.1f} s"
         )
 

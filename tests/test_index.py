@@ -310,3 +310,38 @@ def test_live_retriever_without_index_and_broken_knowledge_raises(tmp_path):
     with pytest.raises(KnowledgeError):
         LiveRetriever(knowledge_dir=broken, index_dir=tmp_path / "index").get()
     assert not (tmp_path / "index").exists()
+
+
+# --- the calibration belongs to the index -------------------------------------------------------------
+
+
+def test_the_manifest_holds_the_decision_fitted_on_this_knowledge(built):
+    _, index_dir, _ = built
+    from knowledge.calibration import calibration_fingerprint
+
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["calibration"] == calibration_fingerprint()
+    assert manifest["decision"]["tuned_on"] == "its own knowledge (5 entries)"
+    params = load_index(index_dir).decision_params()
+    assert 0.0 < params.clarify_threshold <= params.answer_threshold < 1.0
+
+
+def test_a_small_edit_is_live_before_the_recalibration(built, kb_copy, encoder):
+    _, index_dir, _ = built
+    edit(kb_copy / "billing.yml", '"Can I get my money back?"', '"Can I have my money back?"')
+    report = build_index(load_knowledge(kb_copy), encoder, index_dir)
+    assert report.live_after is not None and report.live_after <= report.seconds
+    assert "live after" in report.summary()
+
+
+def test_an_index_from_another_calibration_is_rebuilt(built, encoder):
+    from knowledge.indexing import ensure_index
+
+    kb, index_dir, _ = built
+    assert ensure_index(kb, encoder, index_dir) is None
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["calibration"] = "an older one"
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    report = ensure_index(kb, encoder, index_dir)
+    assert report is not None and report.embedded == 0
+    assert json.loads((index_dir / "manifest.json").read_text())["calibration"] != "an older one"
