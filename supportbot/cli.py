@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="benchmarks; writes figures to docs/benchmarks.md")
     evaluate.add_argument("benchmark", nargs="?", default="all",
-                          choices=["all", "knowledge", "indexing", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency"])
+                          choices=["all", "knowledge", "live", "indexing", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency"])
     evaluate.add_argument("--shared", help="path of the shared benchmark data (default ../shared/benchmarks)")
     evaluate.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     evaluate.add_argument("--no-routing", action="store_true",

@@ -327,6 +327,10 @@ def main(args) -> int:
         from supportbot import knowledge_eval
 
         knowledge_eval.main(args, report)
+    if wanted in ("all", "live"):
+        from supportbot import knowledge_eval
+
+        knowledge_eval.bench_live(args, report)
     if wanted in ("all", "indexing"):
         from supportbot import knowledge_eval
 
@@ -357,6 +361,7 @@ def main(args) -> int:
 SECTIONS = {
     "knowledge": ("Answers on knowledge bases the parameters never saw", "supportbot eval knowledge"),
     "indexing": ("Index build time (about 300 entries)", "supportbot eval indexing"),
+    "knowledge_live": ("Foreign knowledge bases end to end, through the whole bot", "supportbot eval live"),
     "crosslingual": ("Cross-lingual FAQ retrieval (demo knowledge, project-written test split)", "supportbot eval crosslingual"),
     "banking77": ("Banking77", "supportbot eval banking77"),
     "clinc150": ("CLINC150 (data_full.json)", "supportbot eval clinc150"),
