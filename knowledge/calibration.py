@@ -40,10 +40,10 @@ class CalibrationSettings:
     knowledge), never on the one being calibrated."""
 
     wrong_answer_cost: float = 3.0
-    negative_weight: float = 0.75  # the negatives' total weight, relative to the pseudo-questions'
+    negative_weight: float = 0.5  # the negatives' total weight, relative to the pseudo-questions'
     answer_shift: float = 0.0  # moves the answer threshold, in logits (negative: answer more readily)
     clarify_cost: float = 2.0  # an out-of-scope message offered "did you mean…?", against a helpful offer
-    fusion: Optional[Tuple[float, float, float, float]] = None  # in EVIDENCE order; None: fitted
+    fusion: Optional[Tuple[float, float, float, float]] = (0.25, 0.25, 0.25, 0.25)  # EVIDENCE order; None: fitted
     # which example questions are hidden when one is scored as a new message: "self" only, or every question of
     # its entry in its language (as when a customer writes in a language the entry has no questions in)
     hide: str = "self"

@@ -356,7 +356,7 @@ async def test_a_whole_conversation_on_telegram_with_the_real_bot_and_an_agent(l
             [polite] = await fake.wait_sent(chat, 3)
             assert polite["text"] in variants("unsupported_content", "en")
 
-            await fake.text(chat, "contract change")  # too vague: "which of these did you mean?"
+            await fake.text(chat, "contract help")  # too vague: "which of these did you mean?"
             [clarify] = await fake.wait_sent(chat, 4)
             assert store.messages(conversation.id, 0, ["bot"])[-1].payload["custom"]["kind"] == "clarify"
             first_option = buttons_of(clarify)[0]
