@@ -11,20 +11,19 @@ import json
 import random
 import shutil
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import yaml
 
 from knowledge.calibration import CalibrationData, CalibrationSettings, collect, fit, fused_features, negative_texts
-from knowledge.decision import ANSWER, CLARIFY, HANDOFF, decide
+from knowledge.decision import ANSWER, CLARIFY, HANDOFF
 from knowledge.index import load_index
 from knowledge.indexing import build_index
 from knowledge.loader import load_knowledge
-from knowledge.model import KnowledgeBase
 from knowledge.params import DecisionParams
 from knowledge.retriever import MASKED, Retriever
 from knowledge.text import fold_for_matching, is_pleasantry_only, normalize_query
