@@ -23,7 +23,7 @@ import yaml
 from sklearn.linear_model import LogisticRegression
 
 from knowledge.classifier import STRENGTH, train_classifier
-from knowledge.index import QUESTION
+from knowledge.index import ANSWER, QUESTION, SENTENCE
 from knowledge.params import DEFAULT_FUSION, EVIDENCE, FEATURES, DecisionParams
 from knowledge.retriever import MASKED, Retriever
 from knowledge.text import fold_for_matching
@@ -55,7 +55,7 @@ class CalibrationSettings:
         return dict(zip(EVIDENCE, self.fusion)) if self.fusion is not None else None
 
 
-CALIBRATION_VERSION = 3  # raise when the calibration's method changes: every index is then recalibrated
+CALIBRATION_VERSION = 4  # raise when the calibration's method changes: every index is then recalibrated
 
 
 def calibration_fingerprint(settings: Optional[CalibrationSettings] = None) -> str:
@@ -121,6 +121,9 @@ def collect(retriever: Retriever, negatives: Sequence[str], negative_vectors: np
     n_entries = len(retriever.entry_ids)
     position = {entry_id: i for i, entry_id in enumerate(retriever.entry_ids)}
     questions = [i for i, row in enumerate(rows) if row.kind == QUESTION]
+    stand_in = not questions  # answers only: their sentences stand in for the questions
+    if stand_in:
+        questions = [i for i, row in enumerate(rows) if row.kind == SENTENCE]
     if not questions or n_entries < 2:
         return None
     if len(questions) > settings.max_pseudo_questions:  # a large knowledge base: a sample tells as much
@@ -133,6 +136,10 @@ def collect(retriever: Retriever, negatives: Sequence[str], negative_vectors: np
     # 1. every example question with itself (or its entry's questions in its language) left out
     own = np.zeros((len(questions), len(rows)), dtype=bool)
     own[np.arange(len(questions)), questions] = True
+    if stand_in:  # a sentence is part of its answer: hide the answer too
+        languages = np.array([row.language for row in rows])
+        for k, i in enumerate(questions):
+            own[k] |= (row_entry == row_entry[i]) & (languages == rows[i].language) & (retriever._row_kind == ANSWER)
     if settings.hide == "language":
         languages = np.array([row.language for row in rows])
         kinds = np.array([row.kind for row in rows])

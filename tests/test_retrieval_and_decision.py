@@ -255,3 +255,17 @@ def test_title_prefers_the_customers_language(small_retriever):
     dispute = small_retriever.kb.get("billing-dispute")
     assert dispute.title("et") == "Vaidlustan arvel oleva summa"
     assert dispute.title("ru") == "I want to dispute a charge on my bill"  # no Russian question: English
+
+
+def test_a_knowledge_base_with_answers_only_calibrates_on_its_answer_sentences(small_kb_dir, tmp_path):
+    import yaml
+
+    for path in sorted(small_kb_dir.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for entry in data.get("entries", []):
+            entry.pop("questions", None)
+        (tmp_path / path.name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    retriever = open_retriever(tmp_path, tmp_path / "index")
+    assert retriever.params.tuned_on == "its own knowledge (5 entries)"
+    assert decide(retriever.search(WEATHER), retriever.kb, retriever.params).action != ANSWER
+    assert retriever.search("I would like my money refunded").top.entry_id == "refund-policy"
