@@ -470,19 +470,23 @@ class SentimentDetector:
             list(train_files), dev_file, lexicon_file, self.lexicon, self.encoder, self.model_dir
         )
 
-    def assess(self, text: str, language: str = "en", earlier_customer_texts: Sequence[str] = ()) -> Sentiment:
-        """`language` is a hint only: the cues of every language are checked."""
-        return self.assess_many([text], [tuple(earlier_customer_texts)])[0]
+    def assess(self, text: str, language: str = "en", earlier_customer_texts: Sequence[str] = (),
+               vector: Optional[np.ndarray] = None) -> Sentiment:
+        """`language` is a hint only: the cues of every language are checked. `vector`: the text's embedding by
+        this detector's encoder, when the caller has it already."""
+        vectors = None if vector is None else np.asarray(vector, np.float32).reshape(1, -1)
+        return self.assess_many([text], [tuple(earlier_customer_texts)], vectors=vectors)[0]
 
-    def assess_many(self, texts: Sequence[str], earlier: Sequence[Sequence[str]] = ()) -> List[Sentiment]:
+    def assess_many(self, texts: Sequence[str], earlier: Sequence[Sequence[str]] = (),
+                    vectors: Optional[np.ndarray] = None) -> List[Sentiment]:
         """Several messages at once (one batch through the encoder); `earlier` per message, or none."""
         earlier = list(earlier) or [()] * len(texts)
         if not texts:
             return []
         cues = [all_cues(t or "", e, self.lexicon) for t, e in zip(texts, earlier)]
-        probabilities = self.model.probabilities(
-            self.encoder.encode_queries([t or "" for t in texts]), np.vstack([cue_vector(c) for c in cues])
-        )
+        if vectors is None:
+            vectors = self.encoder.encode_queries([t or "" for t in texts])
+        probabilities = self.model.probabilities(vectors, np.vstack([cue_vector(c) for c in cues]))
         results = []
         for text, cue, (_, upset, rude) in zip(texts, cues, probabilities):
             if not (text or "").strip():

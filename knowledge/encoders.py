@@ -1,9 +1,10 @@
 """Sentence encoders behind one small interface. Vectors come back L2-normalised, float32."""
 from __future__ import annotations
 
+import base64
 import os
 from functools import lru_cache
-from typing import List, Protocol, Sequence
+from typing import Any, Dict, List, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -19,6 +20,26 @@ class Encoder(Protocol):
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Answer texts."""
+
+
+MESSAGE_VECTOR = "text_vector"  # where the Rasa server's NLU leaves a message's embedding for the actions
+
+
+def pack_vector(encoder_name: str, vector: np.ndarray) -> Dict[str, str]:
+    """A query vector as JSON (base64 of its float32 bytes): Rasa's NLU embeds each message once, and the
+    actions reuse that vector instead of embedding the message again."""
+    return {"encoder": encoder_name, "float32": base64.b64encode(np.asarray(vector, np.float32).tobytes()).decode("ascii")}
+
+
+def unpack_vector(packed: Any, encoder: "Encoder") -> Optional[np.ndarray]:
+    """The vector, if it was made by this encoder; otherwise None (then embed the text again)."""
+    if not isinstance(packed, dict) or packed.get("encoder") != encoder.name or not isinstance(packed.get("float32"), str):
+        return None
+    try:
+        vector = np.frombuffer(base64.b64decode(packed["float32"], validate=True), dtype=np.float32)
+    except ValueError:
+        return None
+    return vector.copy() if vector.shape == (encoder.dim,) else None
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:

@@ -71,17 +71,22 @@ class Retriever:
         self._vectors = index.row_vectors()
         self._classifier_columns = np.array([position[label] for label in index.classifier_labels], dtype=np.int64)
 
-    def search(self, text: str, k: int = 5) -> RetrievalResult:
-        return self.search_many([text], k=k)[0]
+    def search(self, text: str, k: int = 5, vector: Optional[np.ndarray] = None) -> RetrievalResult:
+        """`vector`: the text's embedding, when the caller has it already."""
+        return self.search_many([text], k=k, vectors=None if vector is None else [vector])[0]
 
     @property
     def fusion(self) -> Dict[str, float]:
         return self.params.fusion
 
-    def search_many(self, texts: Sequence[str], k: int = 5) -> List[RetrievalResult]:
+    def search_many(self, texts: Sequence[str], k: int = 5,
+                    vectors: Optional[Sequence[Optional[np.ndarray]]] = None) -> List[RetrievalResult]:
         normalised = [normalize_query(text) for text in texts]
         cores = [core for core, _ in normalised]
-        evidence = self.evidence(cores)
+        # a text's vector serves when the text needed no trimming; otherwise its core is embedded
+        known = [v if v is not None and core == text else None
+                 for v, core, text in zip(vectors or [None] * len(texts), cores, texts)]
+        evidence = self.evidence(cores, known)
         return self.rank(texts, normalised, evidence, k=k)
 
     def rank(self, texts: Sequence[str], normalised: Sequence[tuple], evidence: Dict[str, np.ndarray], k: int = 5,
@@ -115,9 +120,15 @@ class Retriever:
             results.append(RetrievalResult(text, core, language, candidates, agreement))
         return results
 
-    def evidence(self, cores: Sequence[str]) -> Dict[str, np.ndarray]:
-        """Per-entry evidence matrices (messages x entries), each on a 0..1-ish scale."""
-        queries = self.encoder.encode_queries(list(cores))
+    def evidence(self, cores: Sequence[str], known: Optional[Sequence[Optional[np.ndarray]]] = None) -> Dict[str, np.ndarray]:
+        """Per-entry evidence matrices (messages x entries), each on a 0..1-ish scale. `known`: vectors of the
+        cores embedded already (None where not)."""
+        known = list(known or [None] * len(cores))
+        missing = [i for i, vector in enumerate(known) if vector is None]
+        if missing:
+            for i, vector in zip(missing, self.encoder.encode_queries([cores[i] for i in missing])):
+                known[i] = vector
+        queries = np.vstack(known).astype(np.float32) if known else np.zeros((0, self.encoder.dim), np.float32)
         return self.evidence_from(queries, [fold_for_matching(c) for c in cores])
 
     def evidence_from(self, queries: np.ndarray, folded: Sequence[str], masked_rows: Optional[np.ndarray] = None,

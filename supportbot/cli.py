@@ -254,11 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="benchmarks; writes figures to docs/benchmarks.md")
     evaluate.add_argument("benchmark", nargs="?", default="all",
-                          choices=["all", "knowledge", "live", "indexing", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency"])
+                          choices=["all", "knowledge", "live", "indexing", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency", "load", "profile"])
     evaluate.add_argument("--shared", help="path of the shared benchmark data (default ../shared/benchmarks)")
     evaluate.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     evaluate.add_argument("--no-routing", action="store_true",
                           help="knowledge: skip the routing table (it loads the trained Rasa model)")
+    evaluate.add_argument("--levels", help="load: concurrent conversations x messages each, e.g. 1x40,8x12,50x6,200x20")
+    evaluate.add_argument("--cprofile", action="store_true", help="profile: also list the Rasa turn's heaviest functions")
     evaluate.set_defaults(func=cmd_eval)
     return parser
 

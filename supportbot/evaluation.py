@@ -353,6 +353,14 @@ def main(args) -> int:
         from supportbot.latency import bench_latency
 
         bench_latency(args, report)
+    if wanted == "profile":
+        from supportbot import profile_path
+
+        return profile_path.main(args)
+    if wanted == "load":  # not part of "all": it takes about a quarter of an hour
+        from supportbot.load_eval import bench_load
+
+        bench_load(args, report)
     if not args.no_write and report:
         write_report(report)
     return 0
@@ -366,6 +374,7 @@ SECTIONS = {
     "banking77": ("Banking77", "supportbot eval banking77"),
     "clinc150": ("CLINC150 (data_full.json)", "supportbot eval clinc150"),
     "latency": ("Latency of one REST round trip", "supportbot eval latency"),
+    "load": ("Under load: concurrent conversations through the whole stack", "supportbot eval load"),
     "sentiment": ("Upset and rude customers (handoff/sentiment.py)", "supportbot eval sentiment"),
     "handoff": ("Handoff triggers end to end (human requests, rude, upset, routine questions)", "supportbot eval handoff"),
 }

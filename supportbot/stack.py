@@ -133,7 +133,7 @@ class Stack:
         rasa_ports = [s.rasa_port] + [free_port() for _ in range(s.rasa_workers - 1)]
         rasa_servers = [
             self._start([
-                sys.executable, "-m", "rasa", "run", "--model", str(s.model_path), "--endpoints", str(endpoints),
+                sys.executable, "-m", "bot.server", "run", "--model", str(s.model_path), "--endpoints", str(endpoints),
                 "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
             ])
             for port in rasa_ports

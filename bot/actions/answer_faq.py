@@ -89,7 +89,7 @@ class AnswerFaq(Action):
 def consult(conv: Conversation, tracker: Tracker) -> Tuple[RetrievalResult, Decision]:
     """What knowledge.decision decides about this message, with the evidence the conversation has."""
     return knowledge_client().consult(conv.text, mood=conv.mood()["label"], just_answered=just_answered(tracker),
-                                      wants_person=asks_for_person(conv.text))
+                                      wants_person=asks_for_person(conv.text), vector=conv.vector)
 
 
 def carry_out(conv: Conversation, result: RetrievalResult, decision: Decision) -> None:

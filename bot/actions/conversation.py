@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.knowledge_client import knowledge_client
 from bot.replies.brevity import LOOK_BACK, customer_brevity
 from bot.replies.composer import FORMAL, Reply, ReplyComposer, remember
 from bot.replies.register import detect_register
+from knowledge.encoders import MESSAGE_VECTOR
 from knowledge.text import detect_language, extract_name, is_clearly_in
 
 composer = ReplyComposer()
@@ -80,6 +83,14 @@ class Conversation:
         self.used: List[str] = list(tracker.get_slot("used_phrases") or [])
         self.events: List[Dict[str, Any]] = []
         self._mood: Optional[Dict[str, Any]] = None
+        self._vector: Optional[np.ndarray] = None
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The message's embedding, made once (by Rasa's NLU when it could) for the sentiment and the knowledge."""
+        if self._vector is None:
+            self._vector = knowledge_client().query_vector(self.text, (self.tracker.latest_message or {}).get(MESSAGE_VECTOR))
+        return self._vector
 
     def mood(self) -> Dict[str, Any]:
         """The customer's sentiment from this message and the earlier ones: calm, upset or rude."""
@@ -89,7 +100,10 @@ class Conversation:
             if self.text.startswith("/"):
                 self._mood = {"label": "calm", "upset": 0.0, "rude": 0.0, "signals": []}
             else:
-                found = sentiment_detector().assess(self.text, self.language, earlier_customer_texts(self.tracker))
+                detector = sentiment_detector()
+                same_encoder = detector.encoder.name == knowledge_client().encoder_name
+                found = detector.assess(self.text, self.language, earlier_customer_texts(self.tracker),
+                                        vector=self.vector if same_encoder else None)
                 self._mood = {"label": found.label, "upset": round(found.upset, 3), "rude": round(found.rude, 3),
                               "signals": list(found.signals)}
         return self._mood

@@ -3,9 +3,12 @@ that follows reindexing. KNOWLEDGE_DIR, INDEX_DIR and ENCODER configure it."""
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
+
+import numpy as np
 
 from knowledge.decision import Decision, decide
+from knowledge.encoders import unpack_vector
 from knowledge.model import Entry, News
 from knowledge.live import LiveRetriever
 from knowledge.retriever import RetrievalResult
@@ -19,10 +22,21 @@ class KnowledgeClient:
             encoder=os.environ.get("ENCODER", ""),
         )
 
+    @property
+    def encoder_name(self) -> str:
+        return self._live.get().encoder.name
+
+    def query_vector(self, text: str, packed: Any = None) -> np.ndarray:
+        """The message's embedding: the one Rasa's NLU made (`packed`, from the parse data) if the knowledge's
+        encoder made it, otherwise embedded now."""
+        encoder = self._live.get().encoder
+        vector = unpack_vector(packed, encoder)
+        return vector if vector is not None else encoder.encode_queries([text])[0]
+
     def consult(self, text: str, mood: Optional[str] = None, just_answered: Optional[str] = None,
-                wants_person: bool = False) -> Tuple[RetrievalResult, Decision]:
+                wants_person: bool = False, vector: Optional[np.ndarray] = None) -> Tuple[RetrievalResult, Decision]:
         retriever = self._live.get()
-        result = retriever.search(text)
+        result = retriever.search(text, vector=vector)
         return result, decide(result, retriever.kb, retriever.params, mood=mood, just_answered=just_answered, wants_person=wants_person)
 
     def entry(self, entry_id: str) -> Optional[Entry]:

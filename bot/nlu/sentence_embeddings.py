@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -14,7 +13,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from knowledge.encoders import load_encoder
+from knowledge.encoders import MESSAGE_VECTOR, load_encoder, pack_vector
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -37,18 +36,20 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     ) -> GraphComponent:
         return cls(config, execution_context.node_name)
 
-    def _featurize(self, messages: List[Message]) -> None:
+    def _featurize(self, messages: List[Message], for_the_actions: bool = False) -> None:
         with_text = [m for m in messages if m.get(TEXT)]
         if not with_text:
             return
-        vectors = self._encoder.encode_queries([m.get(TEXT) for m in with_text]) * self._config["scale"]
+        vectors = self._encoder.encode_queries([m.get(TEXT) for m in with_text])
         for message, vector in zip(with_text, vectors):
             self.add_features_to_message(
-                sequence=None, sentence=np.asarray(vector, dtype=np.float32).reshape(1, -1), attribute=TEXT, message=message
+                sequence=None, sentence=(vector * self._config["scale"]).reshape(1, -1), attribute=TEXT, message=message
             )
+            if for_the_actions:  # in the parse data, so the actions need not embed the message again
+                message.set(MESSAGE_VECTOR, pack_vector(self._encoder.name, vector), add_to_output=True)
 
     def process(self, messages: List[Message]) -> List[Message]:
-        self._featurize(messages)
+        self._featurize(messages, for_the_actions=True)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

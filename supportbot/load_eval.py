@@ -1,0 +1,235 @@
+"""`supportbot eval load`: the whole stack under concurrent multi-turn conversations, side by side with the
+default bot of `rasa init` (DIET + TED) on the same machine in the same run.
+
+Each simulated customer sends its messages one after the other (the next only after the reply), as people do;
+the level is how many customers write at the same time. Our customers ask distinct FAQ questions of the
+demo knowledge in one language each (et, ru, en); the `rasa init` customers use that bot's own small talk."""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import aiohttp
+
+from knowledge.loader import load_knowledge
+from supportbot.latency import RASA_INIT_DIR, rasa_init_bot
+from supportbot.settings import PROJECT_ROOT, Settings
+from supportbot.stack import Stack, _wait_http, free_port, private_settings, scratch_database
+
+# (concurrent conversations, messages in each)
+DEFAULT_LEVELS: Tuple[Tuple[int, int], ...] = ((1, 40), (8, 12), (50, 6), (200, 20))
+RASA_INIT_SMALLTALK = ["hello", "I am sad", "are you a bot?", "not really", "great", "very good", "hi there",
+                       "I am feeling down", "yes", "no", "good morning", "goodbye", "perfect", "extremely sad"]
+REQUEST_TIMEOUT = 120.0
+
+
+@dataclass
+class LevelResult:
+    conversations: int
+    messages_each: int
+    latencies_ms: List[float] = field(default_factory=list)
+    errors: int = 0
+    replied: int = 0       # turns that got at least one reply
+    answered: int = 0      # turns answered from the knowledge (kind "answer"); the rasa init bot has no such kind
+    replies: int = 0
+    handoffs: int = 0
+    senders: List[str] = field(default_factory=list)
+    elapsed: float = 0.0
+    lost: Optional[int] = None  # messages or replies missing from the database afterwards (our stack only)
+
+    @property
+    def sent(self) -> int:
+        return self.conversations * self.messages_each
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies_ms) / self.elapsed if self.elapsed else 0.0
+
+
+def faq_conversations(count: int, length: int, seed: int) -> List[List[str]]:
+    """`count` conversations of `length` distinct example questions of the demo knowledge, one language each. Entries
+    that always go to a person are left out: the rest of such a conversation would wait for an agent."""
+    kb = load_knowledge(PROJECT_ROOT / "knowledge" / "demo")
+    by_language: Dict[str, List[str]] = {}
+    for entry in (e for e in kb.entries if not e.handoff):
+        for language, questions in entry.questions.items():
+            by_language.setdefault(language, []).extend(questions)
+    rng = random.Random(seed)
+    languages = sorted(by_language)
+    conversations = []
+    for i in range(count):
+        pool = by_language[languages[i % len(languages)]]
+        conversations.append(rng.sample(pool, min(length, len(pool))) * (length // len(pool) + 1))
+    return [c[:length] for c in conversations]
+
+
+def smalltalk_conversations(count: int, length: int, seed: int) -> List[List[str]]:
+    rng = random.Random(seed)
+    return [[rng.choice(RASA_INIT_SMALLTALK) for _ in range(length)] for _ in range(count)]
+
+
+async def drive(url: str, conversations: Sequence[Sequence[str]], prefix: str, headers: Optional[dict] = None) -> LevelResult:
+    result = LevelResult(len(conversations), len(conversations[0]) if conversations else 0)
+    connector = aiohttp.TCPConnector(limit=len(conversations) + 1)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+        async def customer(number: int, texts: Sequence[str]) -> None:
+            sender = f"{prefix}-{number}"
+            result.senders.append(sender)
+            for text in texts:
+                started = time.perf_counter()
+                try:
+                    async with session.post(url, json={"sender": sender, "message": text}) as reply:
+                        body = await reply.json(content_type=None) if reply.status == 200 else None
+                        ok = reply.status == 200 and isinstance(body, list)
+                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                    ok, body = False, None
+                result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                if not ok:
+                    result.errors += 1
+                    continue
+                result.replies += len(body)
+                result.replied += bool(body)
+                kinds = {(r.get("custom") or {}).get("kind") for r in body}
+                result.answered += "answer" in kinds
+                if "handoff" in kinds:  # this customer now waits for a person; the next message is a new customer's
+                    result.handoffs += 1
+                    sender = f"{prefix}-{number}-{result.handoffs}"
+                    result.senders.append(sender)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(customer(i, texts) for i, texts in enumerate(conversations)))
+        result.elapsed = time.perf_counter() - started
+    return result
+
+
+def lost_in_database(settings: Settings, result: LevelResult) -> int:
+    """Customer messages and bot replies the customers saw that the transcript does not hold."""
+    from handoff.store import HandoffStore
+
+    store = HandoffStore.open(settings.database_url, run_migrations=False)
+    stored_customer = stored_bot = 0
+    for sender in result.senders:
+        conversation = store.find("rest", sender)
+        if conversation is None:
+            continue
+        stored_customer += len(store.messages(conversation.id, 0, ["customer"]))
+        stored_bot += len(store.messages(conversation.id, 0, ["bot"]))
+    return max(0, result.sent - result.errors - stored_customer) + max(0, result.replies - stored_bot)
+
+
+def peak_rss_mb(pids: Sequence[int]) -> Dict[int, float]:
+    """The high-water mark of each process's resident memory (VmHWM), with its children's."""
+    peaks: Dict[int, float] = {}
+    for pid in pids:
+        total = 0.0
+        for member in [pid] + _descendants(pid):
+            try:
+                for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) / 1024
+            except OSError:
+                pass
+        peaks[pid] = total
+    return peaks
+
+
+def _descendants(pid: int) -> List[int]:
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return children + [d for c in children for d in _descendants(c)]
+
+
+def parse_levels(spec: Optional[str]) -> Tuple[Tuple[int, int], ...]:
+    """'1x40,8x12' → ((1, 40), (8, 12))."""
+    if not spec:
+        return DEFAULT_LEVELS
+    levels = []
+    for part in spec.split(","):
+        conversations, _, messages = part.partition("x")
+        levels.append((int(conversations), int(messages or 10)))
+    return tuple(levels)
+
+
+def _row(name: str, r: LevelResult) -> str:
+    answered = f"{100 * r.answered / r.sent:.0f}%" if name == "this bot" else "–"
+    lost = "–" if r.lost is None else str(r.lost)
+    return (f"| {r.conversations} × {r.messages_each} | {name} | {r.percentile(0.5):.0f} / {r.percentile(0.95):.0f} / "
+            f"{max(r.latencies_ms):.0f} ms | {r.per_second:.1f} | {r.errors} | {100 * r.replied / r.sent:.0f}% | "
+            f"{answered} | {r.handoffs if name == 'this bot' else '–'} | {lost} |")
+
+
+def bench_load(args, report: Dict[str, str]) -> None:
+    levels = parse_levels(getattr(args, "levels", None))
+    os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark's customers write as fast as the bot answers
+    settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "load.db"))
+    ours: List[LevelResult] = []
+    with Stack(settings, quiet=True) as stack:
+        asyncio.run(drive(settings.rest_url, faq_conversations(4, 3, seed=99), "warmup"))
+        for conversations, messages in levels:
+            prefix = f"load{conversations}x{messages}"
+            result = asyncio.run(drive(settings.rest_url, faq_conversations(conversations, messages, seed=conversations), prefix))
+            result.lost = lost_in_database(settings, result)
+            print("this bot:", _row("this bot", result), flush=True)
+            ours.append(result)
+        our_memory = peak_rss_mb([p.pid for p in stack.processes])
+    names = ["action server"] + [f"Rasa server {i + 1}" if settings.rasa_workers > 1 else "Rasa server"
+                                 for i in range(settings.rasa_workers)] + ["gateway"]
+
+    model = rasa_init_bot()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"],
+        cwd=RASA_INIT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    theirs: List[LevelResult] = []
+    try:
+        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", process, 240, "the rasa init bot")
+        asyncio.run(drive(url, smalltalk_conversations(4, 3, seed=99), "warmup"))
+        for conversations, messages in levels:
+            result = asyncio.run(drive(url, smalltalk_conversations(conversations, messages, seed=conversations),
+                                       f"load{conversations}x{messages}"))
+            print("rasa init:", _row("`rasa init`", result), flush=True)
+            theirs.append(result)
+        their_memory = peak_rss_mb([process.pid])[process.pid]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    rows = [line for a, b in zip(ours, theirs) for line in (_row("this bot", a), _row("`rasa init`", b))]
+    ratios = [
+        f"| {a.conversations} | {a.per_second / b.per_second:.2f}× | {a.percentile(0.5) / b.percentile(0.5):.2f}× | "
+        f"{a.percentile(0.95) / b.percentile(0.95):.2f}× |"
+        for a, b in zip(ours, theirs)
+    ]
+    memory = " · ".join(f"{name} {mb:.0f} MB" for name, mb in zip(names, our_memory.values()))
+    report["load"] = (
+        "Simulated customers write at the same time, each sending its messages one after the other (the next after "
+        "the reply). Ours ask distinct example questions of the demo knowledge, one language each (et, ru, en), "
+        "through the gateway's REST channel, with the transcript and Rasa's tracker in SQLite; the `rasa init` bot "
+        "(in-memory tracker) gets its own small talk. When our bot hands a customer over to a person, that "
+        "customer's next messages would only wait for an agent, so they come from a new customer instead. *Lost*: customer messages or replies the customer saw that "
+        "are missing from the transcript afterwards.\n\n"
+        "| conversations × messages | bot | latency p50 / p95 / max | messages/s | errors | replied | answered from "
+        "the knowledge | handed off | lost |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+        "Ratios, this bot to the `rasa init` bot (throughput: higher is better; latency: lower is better):\n\n"
+        "| conversations | throughput | p50 | p95 |\n|---|---|---|---|\n" + "\n".join(ratios) + "\n\n"
+        f"Peak resident memory: {memory}; whole stack {sum(our_memory.values()):.0f} MB. "
+        f"The `rasa init` bot: {their_memory:.0f} MB."
+    )
+    print(report["load"], flush=True)

@@ -1,0 +1,22 @@
+"""The live Rasa server's speed-ups (bot/server.py) keep Rasa's behaviour: a valid action server reply passes,
+an invalid one is refused with Rasa's own error."""
+from __future__ import annotations
+
+import pytest
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.server import check_action_replies_with_one_validator
+
+
+def test_action_replies_are_still_validated_after_the_speed_up():
+    check_action_replies_with_one_validator()
+    check_action_replies_with_one_validator()  # twice is harmless
+    action = RemoteAction("action_answer_faq", EndpointConfig("http://127.0.0.1:1/webhook"))
+    assert action._validate_action_result({"events": [{"event": "slot", "name": "language", "value": "et"}],
+                                           "responses": [{"text": "Tere"}]})
+    with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+        action._validate_action_result({"events": [{"event": "no-such-event"}], "responses": []})
+    with pytest.raises(ValidationError):
+        action._validate_action_result({"events": "not a list"})
