@@ -425,10 +425,15 @@ def cache_key(train_files: Sequence[Path], dev_file: Optional[Path], lexicon_fil
     return digest.hexdigest()[:16]
 
 
+def cached_model_path(model_dir: Path, encoder_name: str, train_files: Sequence[Path] = TRAIN_FILES,
+                      dev_file: Optional[Path] = DEV_FILE, lexicon_file: Path = LEXICON_FILE) -> Path:
+    return Path(model_dir) / f"sentiment-{cache_key(list(train_files), dev_file, lexicon_file, encoder_name)}.joblib"
+
+
 def load_or_fit(train_files, dev_file, lexicon_file, lexicon: Lexicon, encoder, model_dir: Path) -> SentimentModel:
     import joblib
 
-    path = Path(model_dir) / f"sentiment-{cache_key(train_files, dev_file, lexicon_file, encoder.name)}.joblib"
+    path = cached_model_path(model_dir, encoder.name, train_files, dev_file, lexicon_file)
     if path.exists():
         try:
             return joblib.load(path)

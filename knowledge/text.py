@@ -94,7 +94,7 @@ class DetectedLanguage:
 def _lingua_detector():
     from lingua import Language, LanguageDetectorBuilder
 
-    return LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.ESTONIAN).build()
+    return LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.ESTONIAN).with_preloaded_language_models().build()
 
 
 @lru_cache(maxsize=1)
@@ -104,7 +104,14 @@ def _slavic_detector():
 
     languages = [Language.ENGLISH, Language.ESTONIAN, Language.FINNISH, Language.LATVIAN, Language.LITHUANIAN,
                  *SLAVIC_LATIN(Language)]
-    return LanguageDetectorBuilder.from_languages(*languages).build()
+    return LanguageDetectorBuilder.from_languages(*languages).with_preloaded_language_models().build()
+
+
+def load_language_models() -> None:
+    """Load the language models now: lazily, the first message that needs them waits about 1.5 s, and so does
+    every message queued behind it."""
+    _lingua_detector()
+    _slavic_detector()
 
 
 def SLAVIC_LATIN(Language):

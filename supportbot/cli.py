@@ -48,7 +48,7 @@ def _ask_lines(args: argparse.Namespace) -> Iterable[dict]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from supportbot.stack import Stack, private_settings, scratch_database, send
+    from supportbot.stack import Stack, private_settings, remove_database, scratch_database, send
 
     lines = list(_ask_lines(args))
     settings = Settings().with_overrides(args.knowledge)
@@ -75,7 +75,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if stack is not None:
             stack.stop()
         if scratch is not None:
-            scratch.unlink(missing_ok=True)
+            remove_database(scratch)
     return 0
 
 

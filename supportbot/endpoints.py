@@ -13,15 +13,26 @@ from supportbot.settings import Settings
 
 
 def tracker_store_config(database_url: str) -> Dict[str, Any]:
+    """On SQLite, Rasa's trackers get a file of their own beside the handoff database: two processes writing one
+    SQLite file wait for each other's locks, in sleeps of up to 100 ms, which made the slowest replies under
+    load take seconds (docs/performance.md). With one writer per file, neither waits."""
     url = make_url(database_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return {"type": "SQL", "dialect": "sqlite", "db": url.database}
+        return {"type": "SQL", "dialect": "sqlite", "db": tracker_database_path(url.database)}
     config: Dict[str, Any] = {"type": "SQL", "dialect": url.drivername, "db": url.database}
     for key, value in (("url", url.host), ("port", url.port), ("username", url.username), ("password", url.password)):
         if value:
             config[key] = value
     return config
+
+
+def tracker_database_path(handoff_database: str) -> str:
+    """var/supportbot.db → var/supportbot-tracker.db"""
+    if not handoff_database or handoff_database == ":memory:":
+        return handoff_database
+    path = Path(handoff_database)
+    return str(path.with_name(f"{path.stem}-tracker{path.suffix or '.db'}"))
 
 
 def lock_store_config(redis_url: str) -> Dict[str, Any]:

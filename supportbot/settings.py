@@ -75,6 +75,7 @@ class Settings:
             INDEX_DIR=str(self.index_dir),
             ACTION_ENDPOINT_URL=f"http://127.0.0.1:{self.action_port}/webhook",
             DATABASE_URL=self.database_url,
+            MODEL_DIR=str(self.model_dir),
             TELEGRAM_TOKEN=self.telegram_token,
             PYTHONPATH=os.pathsep.join(filter(None, [str(self.project_root), env.get("PYTHONPATH")])),
             TF_CPP_MIN_LOG_LEVEL="2",

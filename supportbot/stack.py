@@ -41,7 +41,9 @@ def training_fingerprint(root: Path) -> str:
 
 
 def ensure_model(settings: Settings, force: bool = False) -> Path:
-    """Train the Rasa model unless one trained from the same inputs exists."""
+    """Train the Rasa model unless one trained from the same inputs exists, and fit the sentiment model unless
+    it is cached: neither may wait for the first customer."""
+    ensure_sentiment_model(settings)
     fingerprint = training_fingerprint(settings.project_root)
     stamp = settings.model_dir / "supportbot.fingerprint"
     if not force and settings.model_path.exists() and stamp.exists() and stamp.read_text() == fingerprint:
@@ -56,6 +58,16 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
     subprocess.run(command, cwd=settings.project_root, env=settings.child_environment(), check=True, stdout=sys.stderr)
     stamp.write_text(fingerprint)
     return settings.model_path
+
+
+def ensure_sentiment_model(settings: Settings) -> None:
+    from handoff.sentiment import SentimentDetector, cached_model_path
+    from knowledge.encoders import load_encoder
+
+    encoder = load_encoder(settings.encoder)
+    if not cached_model_path(settings.model_dir, encoder.name).exists():
+        print("==> fitting the sentiment model (once; about a minute)", file=sys.stderr, flush=True)
+    SentimentDetector(encoder=encoder, model_dir=settings.model_dir)
 
 
 def ensure_index(settings: Settings) -> str:
@@ -83,10 +95,18 @@ def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:
 
 
 def scratch_database(path: Path) -> str:
-    """A SQLite database that starts empty."""
+    """A SQLite database that starts empty (with Rasa's tracker file beside it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
+    remove_database(path)
     return f"sqlite:///{path}"
+
+
+def remove_database(path: Path) -> None:
+    from supportbot.endpoints import tracker_database_path
+
+    for database in (path, Path(tracker_database_path(str(path)))):
+        for file in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+            file.unlink(missing_ok=True)
 
 
 def _wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
@@ -129,7 +149,7 @@ class Stack:
         s = self.settings
         migrate(s.database_url)
         endpoints = write_endpoints(s, s.project_root / "var" / "run" / f"endpoints-{s.rasa_port}.yml")
-        actions = self._start([sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(s.action_port)])
+        actions = self._start([sys.executable, "-m", "bot.action_server", "--port", str(s.action_port)])
         rasa_ports = [s.rasa_port] + [free_port() for _ in range(s.rasa_workers - 1)]
         rasa_servers = [
             self._start([
@@ -147,6 +167,8 @@ class Stack:
         for port, rasa in zip(rasa_ports, rasa_servers):
             _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", rasa, timeout, "the Rasa server")
         _wait_http(f"http://{s.host}:{s.gateway_port}/health", gateway, timeout, "the gateway")
+        for url in self.rasa_urls:
+            round_trip(url)
         return self
 
     def stop(self) -> None:
@@ -176,6 +198,19 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+READINESS_SENDER = "supportbot-readiness-check"
+
+
+def round_trip(rasa_url: str) -> None:
+    """One real question through a Rasa server, its NLU, policies and tracker store, and the action server: the
+    stack is ready only when the bot's actions have replied to it (an answer, a clarifying question or, for a
+    knowledge base about other things, a handoff). Sent past the gateway, so that no agent sees it and no
+    statistic counts it."""
+    replies = send(rasa_url, READINESS_SENDER, "How do I pay my bill?")
+    if not any((reply.get("custom") or {}).get("kind") for reply in replies):
+        raise RuntimeError(f"the bot is up but did not answer a test question: {replies!r}")
 
 
 def send(url: str, sender: str, text: str, timeout: float = 60.0) -> list:

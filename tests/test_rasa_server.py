@@ -20,3 +20,12 @@ def test_action_replies_are_still_validated_after_the_speed_up():
         action._validate_action_result({"events": [{"event": "no-such-event"}], "responses": []})
     with pytest.raises(ValidationError):
         action._validate_action_result({"events": "not a list"})
+
+
+def test_on_sqlite_rasa_writes_its_trackers_to_a_file_of_its_own():
+    from supportbot.endpoints import tracker_store_config
+
+    config = tracker_store_config("sqlite:////srv/bot/var/supportbot.db")
+    assert config == {"type": "SQL", "dialect": "sqlite", "db": "/srv/bot/var/supportbot-tracker.db"}
+    postgres = tracker_store_config("postgresql://bot@127.0.0.1:5432/test")
+    assert (postgres["dialect"], postgres["db"], postgres["url"]) == ("postgresql", "test", "127.0.0.1")
