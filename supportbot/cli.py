@@ -94,11 +94,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"the knowledge is invalid:\n{error}", file=sys.stderr)
         return 1
     ensure_model(settings)
-    stack = Stack(settings)
+    debug = os.environ.get("LOG_LEVEL", "").upper() == "DEBUG"
+    log_dir = settings.project_root / "var" / "log"
+    stack = Stack(settings, log_dir=None if debug else log_dir)
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _raise_keyboard_interrupt)
     try:
-        stack.start()
+        print("==> starting the action server, the Rasa server and the gateway"
+              + ("" if debug else f" (their logs: {log_dir}/; LOG_LEVEL=DEBUG shows them here)"), flush=True)
+        try:
+            stack.start()
+        except (RuntimeError, TimeoutError) as error:
+            print(f"the bot did not start: {error}", file=sys.stderr)
+            for path in stack.log_files:
+                tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:] if path.exists() else []
+                print(f"--- the end of {path}:\n" + "\n".join(tail), file=sys.stderr)
+            return 1
         print(_first_agent_notice(settings), end="", flush=True)
         print(
             f"\n==> the web chat, on a demo page: http://{settings.host}:{settings.gateway_port}/\n"

@@ -127,18 +127,30 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -
 class Stack:
     """The running bot. Use as a context manager: every started process is stopped on exit."""
 
-    def __init__(self, settings: Settings, quiet: bool = False):
+    def __init__(self, settings: Settings, quiet: bool = False, log_dir: Optional[Path] = None):
+        """`quiet`: the processes' output is dropped; `log_dir`: it goes to one file per process there; neither:
+        it goes to this terminal."""
         self.settings = settings
         self.quiet = quiet
+        self.log_dir = log_dir
         self.processes: List[subprocess.Popen] = []
+        self.log_files: List[Path] = []
         self.rasa_urls: List[str] = []
 
-    def _start(self, command: List[str]) -> subprocess.Popen:
+    def _start(self, command: List[str], name: str) -> subprocess.Popen:
         output = subprocess.DEVNULL if self.quiet else None
-        process = subprocess.Popen(
-            command, cwd=self.settings.project_root, env=self.settings.child_environment(),
-            stdout=output, stderr=output, start_new_session=True,
-        )
+        if self.log_dir is not None and not self.quiet:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            path = self.log_dir / f"{name}.log"
+            self.log_files.append(path)
+            output = open(path, "wb")
+        env = self.settings.child_environment()
+        if self.quiet or self.log_dir is not None:
+            env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa's dependencies' deprecation warnings, hundreds
+        process = subprocess.Popen(command, cwd=self.settings.project_root, env=env, stdout=output, stderr=output,
+                                   start_new_session=True)
+        if output not in (None, subprocess.DEVNULL):
+            output.close()
         self.processes.append(process)
         return process
 
@@ -149,20 +161,20 @@ class Stack:
         s = self.settings
         migrate(s.database_url)
         endpoints = write_endpoints(s, s.project_root / "var" / "run" / f"endpoints-{s.rasa_port}.yml")
-        actions = self._start([sys.executable, "-m", "bot.action_server", "--port", str(s.action_port)])
+        actions = self._start([sys.executable, "-m", "bot.action_server", "--port", str(s.action_port)], "actions")
         rasa_ports = [s.rasa_port] + [free_port() for _ in range(s.rasa_workers - 1)]
         rasa_servers = [
             self._start([
                 sys.executable, "-m", "bot.server", "run", "--model", str(s.model_path), "--endpoints", str(endpoints),
                 "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
-            ])
+            ], f"rasa-{port}" if len(rasa_ports) > 1 else "rasa")
             for port in rasa_ports
         ]
         self.rasa_urls = [f"http://127.0.0.1:{port}/webhooks/rest/webhook" for port in rasa_ports]
         gateway_command = [sys.executable, "-m", "supportbot.gateway", "--port", str(s.gateway_port)]
         for url in self.rasa_urls:
             gateway_command += ["--rasa-url", url]
-        gateway = self._start(gateway_command)
+        gateway = self._start(gateway_command, "gateway")
         _wait_http(f"http://127.0.0.1:{s.action_port}/health", actions, timeout, "the action server")
         for port, rasa in zip(rasa_ports, rasa_servers):
             _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", rasa, timeout, "the Rasa server")
