@@ -8,6 +8,7 @@ from typing import Optional
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.future import create_engine
+from sqlalchemy.pool import QueuePool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -38,7 +39,9 @@ def make_engine(url: Optional[str] = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        # connections are kept: SQLAlchemy 1.4 would open a new one, with its PRAGMAs, for every session
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                               poolclass=QueuePool, pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

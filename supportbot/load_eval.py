@@ -42,7 +42,6 @@ class LevelResult:
     replies: int = 0
     handoffs: int = 0
     senders: List[str] = field(default_factory=list)
-    slowest: list = field(default_factory=list)
     elapsed: float = 0.0
     lost: Optional[int] = None  # messages or replies missing from the database afterwards (our stack only)
 
@@ -98,8 +97,6 @@ async def drive(url: str, conversations: Sequence[Sequence[str]], prefix: str, h
                 except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                     ok, body = False, None
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                if os.environ.get("LOAD_DEBUG"):
-                    result.slowest.append((result.latencies_ms[-1], started, sender, text, body and [(r.get("custom") or {}).get("kind") for r in body]))
                 if not ok:
                     result.errors += 1
                     continue
@@ -188,9 +185,6 @@ def bench_load(args, report: Dict[str, str]) -> None:
             result = asyncio.run(drive(settings.rest_url, faq_conversations(conversations, messages, seed=conversations), prefix))
             result.lost = lost_in_database(settings, result)
             print("this bot:", _row("this bot", result), flush=True)
-            t0 = min((x[1] for x in result.slowest), default=0)
-            for item in sorted(result.slowest, reverse=True)[:8]:
-                print("  slow:", round(item[0]), round(item[1] - t0, 2), item[2:], flush=True)
             ours.append(result)
         our_memory = peak_rss_mb([p.pid for p in stack.processes])
     names = ["action server"] + [f"Rasa server {i + 1}" if settings.rasa_workers > 1 else "Rasa server"
