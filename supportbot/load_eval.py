@@ -44,6 +44,7 @@ class LevelResult:
     senders: List[str] = field(default_factory=list)
     elapsed: float = 0.0
     lost: Optional[int] = None  # messages or replies missing from the database afterwards (our stack only)
+    cpu_ms_per_message: List[float] = field(default_factory=list)  # per process of the stack
 
     @property
     def sent(self) -> int:
@@ -146,6 +147,22 @@ def peak_rss_mb(pids: Sequence[int]) -> Dict[int, float]:
     return peaks
 
 
+def cpu_seconds(pids: Sequence[int]) -> List[float]:
+    """User + system CPU time of each process so far (with its children's), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = []
+    for pid in pids:
+        total = 0.0
+        for member in [pid] + _descendants(pid):
+            try:
+                fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+            except (OSError, IndexError, ValueError):
+                pass
+        totals.append(total)
+    return totals
+
+
 def _descendants(pid: int) -> List[int]:
     try:
         children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -179,10 +196,15 @@ def bench_load(args, report: Dict[str, str]) -> None:
     settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "load.db"))
     ours: List[LevelResult] = []
     with Stack(settings, quiet=True) as stack:
+        first = asyncio.run(drive(settings.rest_url, faq_conversations(1, 1, seed=98), "first-after-start"))
         asyncio.run(drive(settings.rest_url, faq_conversations(4, 3, seed=99), "warmup"))
         for conversations, messages in levels:
             prefix = f"load{conversations}x{messages}"
+            pids = [p.pid for p in stack.processes]
+            cpu_before = cpu_seconds(pids)
             result = asyncio.run(drive(settings.rest_url, faq_conversations(conversations, messages, seed=conversations), prefix))
+            result.cpu_ms_per_message = [1000 * (after - before) / result.sent
+                                         for before, after in zip(cpu_before, cpu_seconds(pids))]
             result.lost = lost_in_database(settings, result)
             print("this bot:", _row("this bot", result), flush=True)
             ours.append(result)
@@ -217,6 +239,8 @@ def bench_load(args, report: Dict[str, str]) -> None:
         f"{a.percentile(0.95) / b.percentile(0.95):.2f}× |"
         for a, b in zip(ours, theirs)
     ]
+    cpu = [f"| {a.conversations} | " + " | ".join(f"{ms:.1f}" for ms in a.cpu_ms_per_message)
+           + f" | {sum(a.cpu_ms_per_message):.1f} |" for a in ours]
     memory = " · ".join(f"{name} {mb:.0f} MB" for name, mb in zip(names, our_memory.values()))
     report["load"] = (
         "Simulated customers write at the same time, each sending its messages one after the other (the next after "
@@ -229,6 +253,10 @@ def bench_load(args, report: Dict[str, str]) -> None:
         "the knowledge | handed off | lost |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "Ratios, this bot to the `rasa init` bot (throughput: higher is better; latency: lower is better):\n\n"
         "| conversations | throughput | p50 | p95 |\n|---|---|---|---|\n" + "\n".join(ratios) + "\n\n"
+        "CPU time per message, by process of our stack (ms; the machine has 2 cores):\n\n"
+        f"| conversations | {' | '.join(names)} | all |\n|---|{'---|' * (len(names) + 1)}\n" + "\n".join(cpu) + "\n\n"
+        f"The first customer after the start got a reply in {first.latencies_ms[0]:.0f} ms; with one conversation at a "
+        f"time the median was {ours[0].percentile(0.5):.0f} ms.\n\n"
         f"Peak resident memory: {memory}; whole stack {sum(our_memory.values()):.0f} MB. "
         f"The `rasa init` bot: {their_memory:.0f} MB."
     )

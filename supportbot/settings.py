@@ -24,6 +24,12 @@ def index_dir_for(knowledge_dir: Path) -> Path:
     return PROJECT_ROOT / "var" / "index" / f"{resolved.name}-{tag}"
 
 
+def default_rasa_workers() -> int:
+    """One Rasa server per core, up to two: a Rasa server works on one message at a time, and it is the busiest
+    process of the stack (docs/performance.md)."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 @dataclass
 class Settings:
     project_root: Path = PROJECT_ROOT
@@ -36,7 +42,7 @@ class Settings:
     encoder: str = field(default_factory=lambda: os.environ.get("ENCODER", ""))
     gateway_port: int = field(default_factory=lambda: int(os.environ.get("GATEWAY_PORT", "8080")))
     database_url: str = field(default_factory=database_url)
-    rasa_workers: int = field(default_factory=lambda: int(os.environ.get("RASA_WORKERS", "1")))
+    rasa_workers: int = field(default_factory=lambda: int(os.environ.get("RASA_WORKERS") or default_rasa_workers()))
     redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"))
     # the sites allowed to open the web chat's socket ("https://www.example.com,https://example.com"); empty: any site

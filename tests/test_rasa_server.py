@@ -29,3 +29,15 @@ def test_on_sqlite_rasa_writes_its_trackers_to_a_file_of_its_own():
     assert config == {"type": "SQL", "dialect": "sqlite", "db": "/srv/bot/var/supportbot-tracker.db"}
     postgres = tracker_store_config("postgresql://bot@127.0.0.1:5432/test")
     assert (postgres["dialect"], postgres["db"], postgres["url"]) == ("postgresql", "test", "127.0.0.1")
+
+
+def test_start_up_is_not_ready_until_a_real_message_is_answered(monkeypatch):
+    import pytest as _pytest
+
+    from supportbot import stack
+
+    monkeypatch.setattr(stack, "send", lambda url, sender, text, timeout=60.0: [])
+    with _pytest.raises(RuntimeError, match="did not answer a test question"):
+        stack.round_trip("http://127.0.0.1:1/webhooks/rest/webhook")
+    monkeypatch.setattr(stack, "send", lambda url, sender, text, timeout=60.0: [{"text": "…", "custom": {"kind": "answer"}}])
+    stack.round_trip("http://127.0.0.1:1/webhooks/rest/webhook")
