@@ -51,7 +51,9 @@ class LiveRetriever:
                 return self._current
             try:
                 self._current = open_retriever(self.knowledge_dir, self.index_dir, self.encoder_spec, build_if_missing=self._current is None)
-                self._loaded_stamp = self._stamp()
+                # the stamp seen before loading, so that an index published during the load is loaded at the
+                # next call (unless the index was only now built)
+                self._loaded_stamp = stamp if stamp is not None else self._stamp()
                 log.info("knowledge index loaded from %s (%d entries)", self.index_dir, len(self._current.kb))
             except (KnowledgeError, IndexMismatch, FileNotFoundError, OSError, ValueError) as error:
                 if self._current is None:

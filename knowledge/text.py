@@ -54,7 +54,7 @@ VOWELS = set("aeiouy")
 
 GREETING = re.compile(
     r"^\s*(hi+|hello|hey+|heya|hiya|howdy|yo|hei|good\s+(morning|afternoon|evening|day)|greetings|dear\s+\w+|"
-    r"tere(\s+(päevast|paevast|hommikust|õhtust|ohtust))?|tervist|tsau|tšau|moi|"
+    r"tere(\s+(päevast|paevast|hommikust|õhtust|ohtust))?|tervist|tsau|tšau|moi(?=\s*(?:[,.!:;)-]|$))|"
     r"здравствуйте|здрасте|здрасьте|привет(ик|ствую)?|хай|салют|добрый\s+(день|вечер)|доброе\s+утро|"
     r"доброго\s+(времени\s+суток|дня)|"
     r"zdravstvuyte|zdravstvujte|zdraste|privet|dobryy\s+(den|vecher)|dobryj\s+(den|vecher)|dobriy\s+den|"
@@ -68,8 +68,23 @@ SELF_INTRODUCTION = re.compile(
     rf"^\s*(?i:{INTRODUCTION})\s+"
     r"(?P<name>[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+(\s+[A-ZÕÄÖÜŠŽА-ЯЁ][\w'-]+)?)\s*(?:[,.!;:-]+\s*|$)",
 )
-# after a greeting, a message that is nothing but an introduction may write the name in lower case: "hi im tom"
-BARE_INTRODUCTION = re.compile(rf"^\s*(?:{INTRODUCTION})\s+(?P<name>[^\W\d_]{{2,20}})\s*[.!]*\s*$", re.IGNORECASE)
+# after a greeting, a message that is nothing but an introduction may write the name in lower case: "hi im tom";
+# only with the wordings that introduce a person ("it's broken", "это срочно" and "olen mures" introduce no one),
+# and not with the words that say how the customer is ("hi im stuck")
+NAMING_INTRODUCTION = (r"i\s*'\s*m|im|i\s+am|my\s+name\s+is|my\s+name'?s|mina\s+olen|ma\s+olen|minu\s+nimi\s+on|"
+                       r"mu\s+nimi\s+on|меня\s+зовут|menya\s+zovut|menja\s+zovut")
+NOT_A_NAME = set("""
+    stuck sorry here back new confused lost trying having looking not so very still unable upset angry waiting fine
+    good ok okay done ready sure glad happy sad annoyed frustrated tired calling writing interested worried late
+    away moving leaving abroad afraid really just also unhappy disappointed locked blocked broke broken desperate
+    furious mad sick busy online offline home outside traveling travelling
+""".split())
+BARE_INTRODUCTION = re.compile(rf"^\s*(?:{NAMING_INTRODUCTION})\s+(?P<name>[^\W\d_]{{2,20}})\s*[.!]*\s*$", re.IGNORECASE)
+
+
+def _bare_introduction(rest: str):
+    match = BARE_INTRODUCTION.match(rest)
+    return match if match and match.group("name").lower() not in NOT_A_NAME else None
 # polite openings that carry no content: "could you tell me", "подскажите, пожалуйста", "ütle palun"
 FILLER = re.compile(
     r"^\s*(?:(?:please\s+)?(?:could|can)\s+you\s+(?:please\s+)?tell\s+me|(?:please\s+)?tell\s+me|"
@@ -80,8 +95,8 @@ FILLER = re.compile(
     r"(?:[\s,]+(?:please|pls|пожалуйста|плиз|pozhalujsta|pozhaluysta|palun))?[\s,.:!-]+",
     re.IGNORECASE,
 )
-# emoji, pictographs and their joiners, and text emoticons such as :) ;-) xD
-EMOTICON = re.compile(r"(?:(?<=\s)|^)(?:[:;=8][-'^]?[()\[\]dDpP/\\|*3]+|\^_?\^|[xX][dD]+|<3)(?=\s|$|[,.!?])")
+# emoji, pictographs and their joiners, and text emoticons such as :) ;-) xD (not 8): it would eat "83 euros")
+EMOTICON = re.compile(r"(?:(?<=\s)|^)(?:[:;=][-'^]?[()\[\]dDpP/\\|*3]+|\^_?\^|[xX][dD]+|<3)(?=\s|$|[,.!?])")
 
 
 @dataclass(frozen=True)
@@ -221,7 +236,7 @@ def extract_name(text: str) -> Optional[str]:
     """The customer's name from a self-introduction such as 'Hi, I'm Mari.' or 'Меня зовут Олег.'"""
     clean = without_emoji(text)
     rest = GREETING.sub("", clean, count=1)
-    match = SELF_INTRODUCTION.match(rest) or (rest != clean and BARE_INTRODUCTION.match(rest))
+    match = SELF_INTRODUCTION.match(rest) or (rest != clean and _bare_introduction(rest))
     if not match:
         return None
     name = match.group("name").strip()
@@ -262,7 +277,7 @@ def is_pleasantry_only(text: str) -> bool:
     """True for 'Hi!', 'hey, I'm Marko 🙂' or 'Tere, mina olen Mari.': a greeting or introduction, no question."""
     clean = without_emoji(text)
     rest = GREETING.sub("", clean, count=1)
-    if rest != clean and BARE_INTRODUCTION.match(rest):
+    if rest != clean and _bare_introduction(rest):
         return True
     rest = SELF_INTRODUCTION.sub("", rest, count=1)
     rest = GREETING.sub("", rest, count=1)

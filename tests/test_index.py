@@ -345,3 +345,23 @@ def test_an_index_from_another_calibration_is_rebuilt(built, encoder):
     report = ensure_index(kb, encoder, index_dir)
     assert report is not None and report.embedded == 0
     assert json.loads((index_dir / "manifest.json").read_text())["calibration"] != "an older one"
+
+
+def test_an_index_published_while_the_previous_one_loads_is_loaded_next(built, kb_copy, monkeypatch):
+    import knowledge.live as live_module
+
+    _, index_dir, _ = built
+    live = LiveRetriever(knowledge_dir=kb_copy, index_dir=index_dir)
+    manifest = index_dir / "manifest.json"
+    load = live_module.open_retriever
+
+    def load_while_an_editor_publishes(*args, **kwargs):
+        retriever = load(*args, **kwargs)
+        later = manifest.stat().st_mtime + 100
+        os.utime(manifest, (later, later))  # a new index lands after this one was read
+        return retriever
+
+    monkeypatch.setattr(live_module, "open_retriever", load_while_an_editor_publishes)
+    first = live.get()
+    monkeypatch.setattr(live_module, "open_retriever", load)
+    assert live.get() is not first

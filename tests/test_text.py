@@ -13,6 +13,7 @@ from knowledge.text import (
     latin_to_cyrillic,
     normalize_query,
     strip_pleasantries,
+    without_emoji,
 )
 
 LATIN = re.compile(r"[a-z]", re.IGNORECASE)
@@ -191,3 +192,21 @@ def test_normalize_query_transliterates_latin_russian_after_stripping_the_greeti
 def test_fold_for_matching():
     assert fold_for_matching("  Internet EI  tööta ") == "internet ei toota"
     assert fold_for_matching("Счёт") == "счет"
+
+
+@pytest.mark.parametrize("text", [
+    "Hi, it's broken", "hi im stuck", "hey, this is urgent!", "Привет, это срочно", "Tere, olen mures", "hello, I am sorry",
+])
+def test_a_greeting_and_a_state_is_not_an_introduction(text):
+    assert extract_name(text) is None
+    assert is_pleasantry_only(text) is False
+
+
+def test_numbers_are_not_emoticons():
+    assert without_emoji("My code is 833 and I paid 83 euros :)") == "My code is 833 and I paid 83 euros"
+
+
+def test_latin_russian_moi_is_not_the_estonian_greeting():
+    core, language = normalize_query("moi internet ne rabotaet")
+    assert language.latin_russian and core == "мои интернет не работает"
+    assert strip_pleasantries("Moi! Kuidas arvet maksta?") == "Kuidas arvet maksta?"
