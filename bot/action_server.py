@@ -5,6 +5,7 @@ loaded, and one message goes through the knowledge and the sentiment."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 
@@ -25,6 +26,7 @@ def prepare() -> None:
 def main() -> None:
     from rasa_sdk.__main__ import main as rasa_sdk_main
 
+    os.environ.setdefault("SANIC_HOST", "127.0.0.1")  # only the Rasa server, on this machine, calls it
     prepare()
     sys.argv = ["rasa_sdk", "--actions", "bot.actions", *sys.argv[1:]]
     rasa_sdk_main()

@@ -24,6 +24,7 @@ Deliver = Callable[[ConversationView, MessageView], Awaitable[None]]
 ShowTyping = Callable[[ConversationView, AgentView], Awaitable[None]]
 RATING = re.compile(r"^\s*(?:/rate\D*)?([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 RATING_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
+OFFERED_BUTTONS_LOOK_BACK = 20  # bot messages whose buttons a customer may still press
 RETRY_FIRST_DELAY = timedelta(seconds=30)  # a push channel's failed delivery: tried again after this, then twice as long
 RETRY_MAX_DELAY = timedelta(hours=1)
 RETRY_LEASE = timedelta(minutes=2)  # how long one gateway holds a due message while it tries it
@@ -37,6 +38,15 @@ def parse_rating(text: str) -> Optional[int]:
     if stars and set(stars) <= {"⭐", "★"} and len(stars) <= 5:
         return len(stars)
     return None
+
+
+def customer_words(text: str) -> str:
+    """A message the customer typed, as the bot gets it. A leading '/' is Rasa's syntax for an intent with
+    entities ('/insult', '/request_human'), which only the bot's own buttons may use: typed, it is words, and
+    the slash goes."""
+    if not text.lstrip().startswith("/"):
+        return text
+    return text.lstrip().lstrip("/").strip() or "?"
 
 
 class NotOwner(TransitionRefused):
@@ -90,7 +100,8 @@ class ConversationRouter:
                                        language=conversation.language or detect_language(text).code,
                                        limit=self.limits.max_chars)]
         recent = await self._recent_customer_messages(conversation.id)
-        shown, payload = shown_text(text, metadata)
+        pressed = await self._offered_button(conversation.id, text)
+        shown, payload = shown_text(text, metadata) if pressed else (text, None)
         await self._db(self.store.add_message, conversation.id, "customer", shown, conversation.customer_name, payload)
         async with self.locks.hold(conversation.id):
             conversation = await self._db(self.store.get, conversation.id)  # the previous message may have handed off
@@ -107,7 +118,14 @@ class ConversationRouter:
                 await self._db(self.store.resume_bot, conversation.id)
                 if rating is not None:
                     return [await self._rate(conversation, rating)]
-            return await self._ask_bot(conversation, text, metadata)
+            return await self._ask_bot(conversation, text if pressed else customer_words(text), metadata)
+
+    async def _offered_button(self, conversation_id: int, text: str) -> bool:
+        """Whether `text` is the payload of a button the bot offered in this conversation lately."""
+        if not text.lstrip().startswith("/"):
+            return False
+        recent = (await self._db(self.store.messages, conversation_id, 0, ["bot"]))[-OFFERED_BUTTONS_LOOK_BACK:]
+        return any(isinstance(b, dict) and b.get("payload") == text for m in recent for b in m.payload.get("buttons") or [])
 
     async def _recent_customer_messages(self, conversation_id: int) -> int:
         if not self.limits.messages_per_window:

@@ -113,3 +113,26 @@ def test_ask_without_url_runs_on_a_scratch_database_of_its_own(monkeypatch, caps
     assert not any("live-agents-queue" in url for url in seen)
     assert not any(Path(url[len("sqlite:///"):]).exists() for url in seen), "the scratch database is removed"
     assert json.loads(capsys.readouterr().out.splitlines()[0])["kind"] == "smalltalk"
+
+
+def _listening_addresses(port: int):
+    """The local addresses with a socket listening on `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_only_the_gateway_listens_beyond_this_machine(live_bot):
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+    for port in (live_bot.action_port, live_bot.rasa_port):
+        addresses = _listening_addresses(port)
+        assert addresses and addresses <= loopback, f"port {port} listens on {addresses}"

@@ -277,12 +277,27 @@ async def test_only_the_bots_answers_of_the_conversation_can_be_rated(router, st
 
 async def test_a_pressed_button_shows_its_title_in_the_transcript_and_the_bot_gets_its_payload(router, bot, store):
     payload = '/faq{"faq_id":"billing-refund"}'
+    await router.receive("webchat", "buttons", "what are my refund options")
     await router.receive("webchat", "buttons", payload, {"display": "How do I get a refund?"})
     await router.receive("webchat", "buttons", "plain text", {"display": "something else"})
-    assert bot.calls == [payload, "plain text"]
+    assert bot.calls == ["what are my refund options", payload, "plain text"]
     shown = store.messages(store.find("webchat", "buttons").id, roles=("customer",))
-    assert [(m.text, m.payload) for m in shown] == [
+    assert [(m.text, m.payload) for m in shown][1:] == [
         ("How do I get a refund?", {"button_payload": payload}), ("plain text", {})]
+
+
+@pytest.mark.parametrize("typed, bot_gets", [
+    ("/insult", "insult"),
+    ("/restart", "restart"),
+    (' /faq{"faq_id":"billing-refund"}', 'faq{"faq_id":"billing-refund"}'),  # a button never offered here
+    ("/", "?"),
+])
+async def test_a_customer_typing_rasa_intent_syntax_sends_words(router, bot, store, typed, bot_gets):
+    await router.receive("rest", "slash", typed)
+    assert bot.calls == [bot_gets]
+    conversation = store.find("rest", "slash")
+    assert conversation.state == "bot", "typed intent syntax must not jump the queue"
+    assert [m.text for m in store.messages(conversation.id, roles=("customer",))] == [typed]
 
 
 class FlakyChannel:
