@@ -14,6 +14,7 @@ class BotUnavailable(RuntimeError):
 
 
 IN_FLIGHT_PER_SERVER = 4
+BOT_TIMEOUT_SECONDS = 20.0  # then the customer is told a colleague will answer (handoff.router)
 
 
 class RasaBotClient:
@@ -24,7 +25,7 @@ class RasaBotClient:
     come first served. A Rasa server given fifty messages at once works on all of them in turns, so each one
     takes as long as all fifty, and some much longer; admitted a few at a time, each is done in its turn."""
 
-    def __init__(self, webhook_urls: Union[str, Sequence[str], None] = None, timeout: float = 60.0,
+    def __init__(self, webhook_urls: Union[str, Sequence[str], None] = None, timeout: float = BOT_TIMEOUT_SECONDS,
                  in_flight_per_server: int = IN_FLIGHT_PER_SERVER):
         if webhook_urls is None:
             webhook_urls = os.environ.get("RASA_WEBHOOK_URL", "http://127.0.0.1:5005/webhooks/rest/webhook").split(",")
@@ -47,6 +48,8 @@ class RasaBotClient:
                     return await reply.json()
             except aiohttp.ClientError as error:
                 raise BotUnavailable(f"the Rasa server at {url} is unreachable: {error}") from error
+            except asyncio.TimeoutError as error:
+                raise BotUnavailable(f"the Rasa server at {url} did not answer within {self.timeout.total:.0f} s") from error
 
     async def close(self) -> None:
         if self._session is not None:

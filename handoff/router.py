@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 from bot.replies.composer import ReplyComposer
-from handoff.bot_client import RasaBotClient
+from handoff.bot_client import BotUnavailable, RasaBotClient
 from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
 from handoff.limits import MessageLimits
@@ -24,6 +24,7 @@ Deliver = Callable[[ConversationView, MessageView], Awaitable[None]]
 ShowTyping = Callable[[ConversationView, AgentView], Awaitable[None]]
 RATING = re.compile(r"^\s*(?:/rate\D*)?([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 RATING_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
+BOT_UNAVAILABLE = "bot_unavailable"  # the handoff reason when the bot failed to answer
 OFFERED_BUTTONS_LOOK_BACK = 20  # bot messages whose buttons a customer may still press
 RETRY_FIRST_DELAY = timedelta(seconds=30)  # a push channel's failed delivery: tried again after this, then twice as long
 RETRY_MAX_DELAY = timedelta(hours=1)
@@ -174,7 +175,13 @@ class ConversationRouter:
         return await self._db(self.store.add_message, conversation.id, "bot", reply.text, None, payload)
 
     async def _ask_bot(self, conversation: ConversationView, text: str, metadata: Optional[Dict[str, Any]]) -> List[MessageView]:
-        replies = await self.bot.send(rasa_sender_id(conversation), text, {**(metadata or {}), "channel": conversation.channel})
+        try:
+            replies = await self.bot.send(rasa_sender_id(conversation), text, {**(metadata or {}), "channel": conversation.channel})
+        except BotUnavailable as error:
+            log.error("the bot failed on conversation %s: %s", conversation.id, error)
+            replies = []
+        if not replies:  # the bot always replies; nothing means an action failed inside it
+            return await self._bot_failed(conversation, text)
         recorded: List[MessageView] = []
         handoff: Optional[Dict[str, Any]] = None
         for reply in replies:
@@ -193,6 +200,16 @@ class ConversationRouter:
             if status is not None:
                 recorded.append(status)
         return recorded
+
+    async def _bot_failed(self, conversation: ConversationView, text: str) -> List[MessageView]:
+        """The bot is down, stalled or broken: the customer is told, in their language, that a colleague will
+        answer, and the conversation waits in the agents' queue. No internal detail reaches the customer."""
+        language = conversation.language or detect_language(text).code
+        sorry = await self.notice(conversation, f"handoff_{BOT_UNAVAILABLE}",
+                                  {"kind": "handoff", "reason": BOT_UNAVAILABLE, "language": language}, language=language)
+        status = await self._hand_off(conversation, {"reason": BOT_UNAVAILABLE, "language": language, "question": text,
+                                                     "considered": [], "sentiment": "calm"})
+        return [sorry] + ([status] if status is not None else [])
 
     async def _hand_off(self, conversation: ConversationView, handoff: Dict[str, Any]) -> Optional[MessageView]:
         language = handoff.get("language") or conversation.language or "en"

@@ -44,3 +44,23 @@ async def test_the_limit_grows_with_the_number_of_servers(aiohttp_server):
     client = RasaBotClient(["http://127.0.0.1:1/a", "http://127.0.0.1:1/b", "http://127.0.0.1:1/c"], in_flight_per_server=4)
     assert client._admitted._value == 12
     await client.close()
+
+
+async def test_a_stalled_rasa_server_is_unavailable_after_the_timeout(aiohttp_server):
+    import pytest
+
+    from handoff.bot_client import BotUnavailable
+
+    async def stalled(request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", stalled)
+    server = await aiohttp_server(app)
+    client = RasaBotClient([str(server.make_url("/webhooks/rest/webhook"))], timeout=0.3)
+    try:
+        with pytest.raises(BotUnavailable, match="did not answer within"):
+            await client.send("someone", "hello")
+    finally:
+        await client.close()

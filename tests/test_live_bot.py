@@ -136,3 +136,43 @@ def test_only_the_gateway_listens_beyond_this_machine(live_bot):
     for port in (live_bot.action_port, live_bot.rasa_port):
         addresses = _listening_addresses(port)
         assert addresses and addresses <= loopback, f"port {port} listens on {addresses}"
+
+
+def _pid_of(*words: str) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if all(word in command for word in words):
+                return int(entry.name)
+    raise LookupError(f"no process runs {words}")
+
+
+def test_a_stalled_action_server_never_leaves_the_customer_in_silence(live_bot):
+    """SIGSTOP the action server: within 30 s the customer hears that a colleague will answer, in their language,
+    and the conversation waits in the agents' queue; after SIGCONT the bot answers again."""
+    import os
+    import signal
+    import time
+
+    from handoff.store import HandoffStore
+
+    pid = _pid_of("bot.action_server", "--port", str(live_bot.action_port))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        replies = send(live_bot.rest_url, "stalled-actions", "Tere! Kuidas ma saan arvet maksta?", timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert waited < 30
+    assert replies[0]["custom"] == {"kind": "handoff", "reason": "bot_unavailable", "language": "et"}
+    assert "http" not in replies[0]["text"] and "Rasa" not in replies[0]["text"]
+    store = HandoffStore.open(live_bot.database_url, run_migrations=False)
+    conversation = store.find("rest", "stalled-actions")
+    assert conversation.state == "waiting" and store.current_handoff(conversation.id).reason == "bot_unavailable"
+    assert [m.text for m in store.messages(conversation.id, roles=("customer",))] == ["Tere! Kuidas ma saan arvet maksta?"]
+    answered = send(live_bot.rest_url, "after-the-stall", "How do I pay my bill?", timeout=120)
+    assert any((r.get("custom") or {}).get("kind") in ("answer", "clarify") for r in answered)

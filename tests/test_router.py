@@ -8,10 +8,14 @@ from typing import List
 import pytest
 from fake_bot import FakeBot
 
+from bot.replies.composer import load_phrases
+from handoff.bot_client import BotUnavailable
 from handoff.hours import BusinessHours
 from handoff.limits import MessageLimits
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter, parse_rating
+
+PHRASES = load_phrases()
 from handoff.store import NotFound
 
 
@@ -373,3 +377,32 @@ async def test_a_customer_writing_to_an_agent_is_never_told_to_slow_down(store, 
         assert await router.receive("rest", "chatty", f"more details {n}") == []
     kinds = [(m.payload.get("custom") or {}).get("kind") for m in store.messages(conversation.id, 0, ["bot"])]
     assert "limit" not in kinds
+
+
+class BrokenBot(FakeBot):
+    def __init__(self, failure):
+        super().__init__()
+        self.failure = failure
+
+    async def send(self, sender_id, text, metadata=None):
+        self.calls.append(text)
+        if self.failure == "down":
+            raise BotUnavailable("the Rasa server at http://127.0.0.1:5005/webhooks/rest/webhook is unreachable")
+        return []  # an action failed inside Rasa: no reply at all
+
+
+@pytest.mark.parametrize("failure", ["down", "silent"])
+@pytest.mark.parametrize("text, language", [("Tere, arve on liiga suur", "et"), ("My bill is too high", "en"),
+                                            ("Счёт слишком большой", "ru")])
+async def test_when_the_bot_fails_a_colleague_takes_over_and_the_customer_is_told(store, failure, text, language):
+    router = ConversationRouter(store, BrokenBot(failure), BusinessHours.parse("always"))
+    replies = await router.receive("rest", f"broken-{failure}-{language}", text)
+    conversation = store.find("rest", f"broken-{failure}-{language}")
+    sorry = replies[0]
+    assert sorry.payload["custom"] == {"kind": "handoff", "reason": "bot_unavailable", "language": language}
+    assert sorry.text in {v for register in PHRASES["handoff_bot_unavailable"][language].values() for v in register}
+    assert replies[1].payload["custom"]["kind"] == "queue_status"
+    assert not any(word in r.text for r in replies for word in ("http", "Rasa", "127.0.0.1"))
+    assert conversation.state == "waiting"
+    assert store.current_handoff(conversation.id).reason == "bot_unavailable"
+    assert [m.text for m in store.messages(conversation.id, roles=("customer",))] == [text]

@@ -301,10 +301,12 @@ async def test_the_channel_answers_politely_when_the_bot_is_down(fake, sqlite_ur
                         rasa_port=free_port())  # nothing listens there
     async with gateway(settings) as client:
         await fake.text(77, "Tere, arve on liiga suur", language_code="et")
-        [sorry] = await fake.wait_sent(77, 0)
-        assert sorry["text"] in variants("bot_unavailable_saved", "et")
+        sorry = (await fake.wait_sent(77, 0))[0]
+        assert sorry["text"] in variants("handoff_bot_unavailable", "et")
         store = client.server.app[TELEGRAM_KEY].router.store
-        assert store.messages(store.find("telegram", "77").id, 0, ["customer"])[0].text == "Tere, arve on liiga suur"
+        conversation = store.find("telegram", "77")
+        assert store.messages(conversation.id, 0, ["customer"])[0].text == "Tere, arve on liiga suur"
+        assert conversation.state == "waiting" and store.current_handoff(conversation.id).reason == "bot_unavailable"
 
 
 async def test_the_gateway_starts_while_telegram_is_unreachable_and_the_token_stays_out_of_the_logs(sqlite_url, caplog):

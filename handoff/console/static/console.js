@@ -23,6 +23,7 @@
     rude: 'Customer is rude or abusive',
     repeated_failure: 'Repeated failure: the bot did not understand several times',
     topic_policy: 'Topic policy: this topic is always handled by a human',
+    bot_unavailable: 'Bot unavailable: the assistant failed to answer (down, stalled or broken)',
   };
   const REASON_SHORT = {
     out_of_scope: 'Out of scope',
@@ -32,6 +33,7 @@
     rude: 'Rude',
     repeated_failure: 'Repeated failure',
     topic_policy: 'Policy topic',
+    bot_unavailable: 'Bot failed',
   };
   const LANGUAGES = { et: 'Estonian', ru: 'Russian', en: 'English' };
   const STATE_LABELS = { bot: 'With bot', waiting: 'Waiting', agent: 'With agent', closed: 'Closed' };
