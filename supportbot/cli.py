@@ -123,7 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "    Ctrl-C stops everything.\n",
             flush=True,
         )
-        return stack.wait()
+        stack.supervise()  # until Ctrl-C or a stop signal
+        return 0
     except KeyboardInterrupt:
         print("\n==> stopping", flush=True)
         return 0

@@ -14,13 +14,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from supportbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TRAINING_INPUTS = ("config.yml", "domain.yml", "bot/data", "bot/nlu")
+PROCESS_LABELS = {"actions": "action server", "rasa": "Rasa server", "gateway": "gateway"}
+MAX_RESTART_DELAY_SECONDS = 30.0
+RESTART_MEMORY_SECONDS = 600.0
 
 
 def free_port() -> int:
@@ -134,16 +137,24 @@ class Stack:
         self.quiet = quiet
         self.log_dir = log_dir
         self.processes: List[subprocess.Popen] = []
+        self.commands: List[Tuple[str, List[str]]] = []  # (name, command) of each process, for restarts
         self.log_files: List[Path] = []
         self.rasa_urls: List[str] = []
 
     def _start(self, command: List[str], name: str) -> subprocess.Popen:
+        process = self._spawn(name, command, restart=False)
+        self.processes.append(process)
+        self.commands.append((name, command))
+        return process
+
+    def _spawn(self, name: str, command: List[str], restart: bool) -> subprocess.Popen:
         output = subprocess.DEVNULL if self.quiet else None
         if self.log_dir is not None and not self.quiet:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             path = self.log_dir / f"{name}.log"
-            self.log_files.append(path)
-            output = open(path, "wb")
+            if not restart:
+                self.log_files.append(path)
+            output = open(path, "ab" if restart else "wb")  # a restart keeps the log of the crash
         env = self.settings.child_environment()
         if self.quiet or self.log_dir is not None:
             env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa's dependencies' deprecation warnings, hundreds
@@ -151,7 +162,6 @@ class Stack:
                                    start_new_session=True)
         if output not in (None, subprocess.DEVNULL):
             output.close()
-        self.processes.append(process)
         return process
 
     def start(self, timeout: float = 240.0) -> "Stack":
@@ -197,12 +207,25 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)
         self.processes = []
 
-    def wait(self) -> int:
-        while True:
-            for process in self.processes:
+    def supervise(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Start again any process that stops, after 1, 2, 4 ... up to 30 s (the more restarts in the last ten
+        minutes, the longer), with a line on stderr. Meanwhile the gateway keeps taking messages: while the bot
+        is away, the customers are told a colleague will answer (handoff/router.py)."""
+        restarts: Dict[int, List[float]] = {}
+        while not until():
+            for i, process in enumerate(self.processes):
                 code = process.poll()
-                if code is not None:
-                    return code
+                if code is None:
+                    continue
+                name, command = self.commands[i]
+                recent = [at for at in restarts.get(i, []) if time.monotonic() - at < RESTART_MEMORY_SECONDS]
+                delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** len(recent))
+                print(f"==> the {PROCESS_LABELS.get(name.split('-')[0], name)} stopped (exit code {code}); "
+                      f"starting it again in {delay:.0f} s", file=sys.stderr, flush=True)
+                log.warning("%s stopped with exit code %s; restarting in %.0f s", name, code, delay)
+                time.sleep(delay)
+                self.processes[i] = self._spawn(name, command, restart=True)
+                restarts[i] = recent + [time.monotonic()]
             time.sleep(0.5)
 
     def __enter__(self) -> "Stack":
