@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tup
 
 from bot.replies.composer import ReplyComposer
 from handoff.bot_client import BotUnavailable, RasaBotClient
+from handoff.card_numbers import mask_card_numbers
 from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
 from handoff.limits import MessageLimits
@@ -92,7 +93,9 @@ class ConversationRouter:
     async def receive(self, channel: str, customer_id: str, text: str,
                       metadata: Optional[Dict[str, Any]] = None) -> List[MessageView]:
         """Handle one customer message; return the replies the customer gets now (none while a human owns it). The
-        rate limit guards the bot: a customer writing to an agent is never told to slow down."""
+        rate limit guards the bot: a customer writing to an agent is never told to slow down. Card numbers are
+        masked first: neither the transcript, the handoff packet nor Rasa's tracker ever holds one."""
+        text = mask_card_numbers(text)
         conversation = await self._db(self.store.conversation, channel, customer_id)
         if len(text) > self.limits.max_chars:
             await self._db(self.store.add_message, conversation.id, "customer", text[:self.limits.max_chars] + "…",
@@ -257,13 +260,13 @@ class ConversationRouter:
 
     async def agent_reply(self, conversation_id: int, agent: AgentView, text: str) -> MessageView:
         conversation = await self._owned(conversation_id, agent)
-        message = await self._db(self.store.add_message, conversation_id, "agent", text, agent.display_name)
+        message = await self._db(self.store.add_message, conversation_id, "agent", mask_card_numbers(text), agent.display_name)
         await self._deliver(conversation, message)
         return message
 
     async def add_note(self, conversation_id: int, agent: AgentView, text: str) -> MessageView:
         await self._db(self.store.get, conversation_id)
-        return await self._db(self.store.add_message, conversation_id, "note", text, agent.display_name)
+        return await self._db(self.store.add_message, conversation_id, "note", mask_card_numbers(text), agent.display_name)
 
     async def agent_typing(self, conversation_id: int, agent: AgentView) -> None:
         await self._db(self.store.publish, conversation_id, "typing", {"who": "agent", "agent": agent.display_name})

@@ -406,3 +406,29 @@ async def test_when_the_bot_fails_a_colleague_takes_over_and_the_customer_is_tol
     assert conversation.state == "waiting"
     assert store.current_handoff(conversation.id).reason == "bot_unavailable"
     assert [m.text for m in store.messages(conversation.id, roles=("customer",))] == [text]
+
+
+CARD = "4111 1111 1111 1111"
+
+
+async def test_card_numbers_are_masked_before_anything_is_stored_or_sent_to_the_bot(router, bot, store, mari):
+    await router.receive("rest", "card", f"my card {CARD} was charged twice, contract 1234567890")
+    await router.receive("rest", "card", f"I want a human, card 4111-1111-1111-1111")
+    conversation = store.find("rest", "card")
+    texts = [m.text for m in store.messages(conversation.id, roles=("customer",))]
+    assert texts == ["my card •••• •••• •••• 1111 was charged twice, contract 1234567890",
+                     "I want a human, card •••• •••• •••• 1111"]
+    assert not any("4111 1111" in call or "4111-1111" in call for call in bot.calls)
+    assert "4111-1111" not in str(store.current_handoff(conversation.id).packet)
+    await router.claim(conversation.id, mari)
+    await router.agent_reply(conversation.id, mari, f"I see the card {CARD}, thanks")
+    await router.add_note(conversation.id, mari, f"card {CARD} refunded")
+    stored = [m.text for m in store.messages(conversation.id, roles=("agent", "note"))]
+    assert stored == ["I see the card •••• •••• •••• 1111, thanks", "card •••• •••• •••• 1111 refunded"]
+
+
+@pytest.mark.parametrize("text", ["1234 5678 9012 3456", "call me at +372 5555 5555", "order 2026120212345"])
+def test_digits_that_are_not_a_card_number_stay(text):
+    from handoff.card_numbers import mask_card_numbers
+
+    assert mask_card_numbers(text) == text
