@@ -43,7 +43,8 @@ async def test_everything_needs_a_login(client):
     assert (await client.get("/console/api/queue")).status == 401
     bad = await client.post("/console/api/login", json={"username": "mari", "password": "nope"})
     assert bad.status == 401
-    assert (await client.post("/console/api/login", data="not json")).status == 400
+    assert (await client.post("/console/api/login", data="not json")).status == 415  # only JSON bodies
+    assert (await client.post("/console/api/login", data="not json", headers={"Content-Type": "application/json"})).status == 400
     await login(client)
     assert (await client.get("/console/api/me")).status == 200
     await client.post("/console/api/logout")
@@ -127,7 +128,9 @@ async def test_malformed_requests_get_4xx(client):
     await login(client)
     for path, body in [("/console/api/conversations/abc/claim", None), ("/console/api/conversations/999/claim", None)]:
         assert (await client.post(path, json=body)).status == 404
-    assert (await client.post("/console/api/conversations/1/messages", data="{")).status == 400
+    assert (await client.post("/console/api/conversations/1/messages", data="{")).status == 415  # not labelled JSON
+    assert (await client.post("/console/api/conversations/1/messages", data="{",
+                              headers={"Content-Type": "application/json"})).status == 400
     assert (await client.post("/console/api/conversations/1/messages", json={"text": ""})).status == 400
     assert (await client.post("/console/api/conversations/1/messages", json={"text": "x" * 5000})).status == 400
     assert (await client.post("/webhooks/rest/webhook", data="nope")).status == 400
@@ -187,3 +190,40 @@ async def test_closing_can_tell_the_customer_the_outcome(client):
     kinds = [m.get("custom", {}).get("kind") for m in fetched["messages"]]
     assert kinds[-2:] == ["outcome", "rating_request"]
     assert "Refund of 12 EUR sent" in fetched["messages"][-2]["text"]
+
+
+async def test_state_changing_requests_from_another_site_are_refused(client):
+    await login(client)
+    foreign = {"Origin": "https://evil.example"}
+    assert (await client.post("/console/api/logout", headers=foreign)).status == 403
+    assert (await client.post("/console/api/logout", headers={"Sec-Fetch-Site": "cross-site"})).status == 403
+    assert (await client.get("/console/api/live", headers=foreign)).status == 403
+    assert (await client.get("/console/api/me", headers=foreign)).status == 200  # reading is not changing
+    own = {"Origin": f"http://{client.server.host}:{client.server.port}", "Sec-Fetch-Site": "same-origin"}
+    assert (await client.get("/console/api/me", headers=own)).status == 200
+    assert (await client.post("/console/api/login", data="username=mari", headers={
+        "Content-Type": "application/x-www-form-urlencoded"})).status == 415
+    assert (await client.post("/console/api/logout", headers=own)).status == 200
+
+
+async def test_failed_logins_are_throttled_per_user_and_the_flood_is_logged_without_passwords(client, caplog):
+    for _ in range(5):
+        reply = await client.post("/console/api/login", json={"username": "mari", "password": "guess-123"})
+        assert reply.status == 401
+    throttled = await client.post("/console/api/login", json={"username": "mari", "password": PASSWORD})
+    assert throttled.status == 429 and int(throttled.headers["Retry-After"]) > 0
+    await login(client, "jaan")  # another user is not locked out
+    assert "guess-123" not in caplog.text and "failed console login for 'mari'" in caplog.text
+
+
+def test_the_login_throttle_counts_per_address_and_forgets_after_the_window():
+    from handoff.console.app import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(per_user=5, per_address=3, window=60, clock=lambda: now[0])
+    for name in ("a", "b", "c"):
+        throttle.failed(name, "10.0.0.1")
+    assert throttle.wait_seconds("d", "10.0.0.1") == 60  # the address, whichever user it tries
+    assert throttle.wait_seconds("d", "10.0.0.2") == 0
+    now[0] = 61
+    assert throttle.wait_seconds("d", "10.0.0.1") == 0

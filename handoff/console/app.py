@@ -4,9 +4,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
+from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Set
+from typing import Any, Awaitable, Callable, Deque, Dict, Optional, Set, Tuple
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -29,6 +34,57 @@ ROUTER_KEY = web.AppKey("router", ConversationRouter)
 
 def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def cross_site_refusal(request: web.Request) -> Optional[web.Response]:
+    """403 for a state-changing request or the live socket sent from another site (a browser says where it comes
+    from in `Origin` or `Sec-Fetch-Site`; other clients send neither), and 415 for a body that is not JSON."""
+    if request.method in STATE_CHANGING or request.path == "/console/api/live":
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != "null" and urlsplit(origin).netloc != request.host:
+            return error(403, "requests from another site are refused")
+        if origin == "null" or request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return error(403, "requests from another site are refused")
+    if request.method in STATE_CHANGING and request.can_read_body and request.content_type != "application/json":
+        return error(415, "the body must be application/json")
+    return None
+
+
+class LoginThrottle:
+    """Failed console logins per username and per address in a sliding window; past the limit, 429 until the
+    oldest failure leaves the window."""
+
+    def __init__(self, per_user: int = 5, per_address: int = 20, window: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.limits = {"user": per_user, "address": per_address}
+        self.window = window
+        self.clock = clock
+        self._failures: Dict[Tuple[str, str], Deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: Tuple[str, str]) -> Deque[float]:
+        failures = self._failures[key]
+        while failures and self.clock() - failures[0] >= self.window:
+            failures.popleft()
+        return failures
+
+    def wait_seconds(self, username: str, address: str) -> int:
+        waits = []
+        for key in (("user", username.lower()), ("address", address)):
+            failures = self._recent(key)
+            if len(failures) >= self.limits[key[0]]:
+                waits.append(self.window - (self.clock() - failures[0]))
+        return max(1, math.ceil(max(waits))) if waits else 0
+
+    def failed(self, username: str, address: str) -> None:
+        now = self.clock()
+        self._failures[("user", username.lower())].append(now)
+        self._failures[("address", address)].append(now)
+
+    def succeeded(self, username: str) -> None:
+        self._failures.pop(("user", username.lower()), None)
 
 
 async def _json_body(request: web.Request) -> Dict[str, Any]:
@@ -118,12 +174,19 @@ class Console:
 def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookies: bool = False) -> web.Application:
     console = Console(router, canned)
     store = router.store
+    logins = LoginThrottle()
+    # password hashing (argon2) on threads of its own: a flood of logins cannot take the threads that serve customers
+    hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="console-login")
 
     async def db(function: Callable, *args):
         return await asyncio.to_thread(function, *args)
 
     @web.middleware
     async def errors_and_auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        if request.path.startswith("/console/api/"):
+            refused = cross_site_refusal(request)
+            if refused is not None:
+                return refused
         if request.path.startswith("/console/api/") and request.path != "/console/api/login":
             token = request.cookies.get(SESSION_COOKIE)
             agent = await db(store.agent_for_session, token) if token else None
@@ -158,9 +221,19 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             return error(400, "'username' and 'password' are required")
-        agent = await db(store.authenticate, username.strip(), password)
+        username = username.strip()
+        address = request.remote or "unknown"
+        wait = logins.wait_seconds(username, address)
+        if wait:
+            reply = error(429, "too many failed logins; try again later")
+            reply.headers["Retry-After"] = str(wait)
+            return reply
+        agent = await asyncio.get_running_loop().run_in_executor(hashing, store.authenticate, username, password)
         if agent is None:
+            logins.failed(username, address)
+            log.warning("failed console login for %r from %s", username[:64], address)
             return error(401, "wrong username or password")
+        logins.succeeded(username)
         token = await db(store.start_session, agent.id)
         reply = web.json_response({"agent": agent.to_json()})
         reply.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure_cookies, path="/console")
@@ -260,6 +333,11 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
 
     app = web.Application(middlewares=[errors_and_auth], client_max_size=64 * 1024)
     app[ROUTER_KEY] = router
+
+    async def stop_hashing(_app: web.Application) -> None:
+        hashing.shutdown(wait=False)
+
+    app.on_cleanup.append(stop_hashing)
     app.add_routes(routes)
     app.router.add_static("/console/static/", STATIC_DIR, show_index=False)
     return app
