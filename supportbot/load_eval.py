@@ -190,6 +190,35 @@ def _row(name: str, r: LevelResult) -> str:
             f"{answered} | {r.handoffs if name == 'this bot' else '–'} | {lost} |")
 
 
+def against_the_targets(ours: Sequence[LevelResult], theirs: Sequence[LevelResult], stack_mb: float) -> str:
+    """The issue's targets, each with this run's figure (levels the run did not measure are left out)."""
+    pairs = {a.conversations: (a, b) for a, b in zip(ours, theirs)}
+    rows = []
+
+    def row(target: str, figure: str, met: bool) -> None:
+        rows.append(f"| {target} | {figure} | {'yes' if met else 'no'} |")
+
+    busy = [level for level in (8, 50) if level in pairs]
+    if busy:
+        ratios = [pairs[level][0].per_second / pairs[level][1].per_second for level in busy]
+        row(f"throughput ≥ 2× the `rasa init` bot's at {' and '.join(map(str, busy))} conversations",
+            " / ".join(f"{r:.2f}×" for r in ratios), all(r >= 2 for r in ratios))
+    if 1 in pairs:
+        a, b = pairs[1]
+        ratio = a.percentile(0.5) / b.percentile(0.5)
+        row("p50 with one conversation ≤ the `rasa init` bot's", f"{ratio:.2f}×", ratio <= 1)
+    if 50 in pairs:
+        a, b = pairs[50]
+        ratio = a.percentile(0.95) / b.percentile(0.95)
+        row("p95 with 50 conversations ≤ the `rasa init` bot's", f"{ratio:.2f}×", ratio <= 1)
+    if 200 in pairs:
+        a = pairs[200][0]
+        row(f"0 errors and nothing lost at 200 × {a.messages_each}", f"{a.errors} errors, {a.lost} lost",
+            a.errors == 0 and a.lost == 0)
+    row("the whole stack's peak RSS ≤ 2.5 GB", f"{stack_mb / 1024:.2f} GB", stack_mb <= 2.5 * 1024)
+    return "| target | this run | met |\n|---|---|---|\n" + "\n".join(rows)
+
+
 def bench_load(args, report: Dict[str, str]) -> None:
     levels = parse_levels(getattr(args, "levels", None))
     os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark's customers write as fast as the bot answers
@@ -245,6 +274,7 @@ def bench_load(args, report: Dict[str, str]) -> None:
            + f" | {sum(a.cpu_ms_per_message):.1f} | {sum(b.cpu_ms_per_message):.1f} |" for a, b in zip(ours, theirs)]
     memory = " · ".join(f"{name} {mb:.0f} MB" for name, mb in zip(names, our_memory.values()))
     report["load"] = (
+        against_the_targets(ours, theirs, sum(our_memory.values())) + "\n\n"
         "Simulated customers write at the same time, each sending its messages one after the other (the next after "
         "the reply). Ours ask distinct example questions of the demo knowledge, one language each (et, ru, en), "
         "through the gateway's REST channel, with the transcript and Rasa's tracker in SQLite; the `rasa init` bot "
