@@ -107,7 +107,8 @@ class AnswerFeedback(Base):
 
 
 class DeferredDelivery(Base):
-    """A message a push channel (Telegram) could not deliver yet: retried, in order, until it gets through."""
+    """A message a push channel (Telegram) could not deliver yet: retried, in order, until it gets through or is
+    given up (handoff.router.MAX_DELIVERY_TRIES)."""
 
     __tablename__ = "deferred_deliveries"
     id = Column(Integer, primary_key=True)

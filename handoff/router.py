@@ -29,6 +29,7 @@ BOT_UNAVAILABLE = "bot_unavailable"  # the handoff reason when the bot failed to
 OFFERED_BUTTONS_LOOK_BACK = 20  # bot messages whose buttons a customer may still press
 RETRY_FIRST_DELAY = timedelta(seconds=30)  # a push channel's failed delivery: tried again after this, then twice as long
 RETRY_MAX_DELAY = timedelta(hours=1)
+MAX_DELIVERY_TRIES = 12  # with the waits above, about six hours; then the agents see it was never delivered
 RETRY_LEASE = timedelta(minutes=2)  # how long one gateway holds a due message while it tries it
 
 
@@ -351,6 +352,9 @@ class ConversationRouter:
                 failed.add(message.conversation_id)
                 tries = await self._db(self.store.defer_delivery, message.id, repr(error), RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
                 log.warning("message %s to %s failed again (%d tries): %s", message.id, channel, tries, error)
+                if tries >= MAX_DELIVERY_TRIES:
+                    log.error("message %s to %s is given up after %d tries", message.id, channel, tries)
+                    await self._db(self.store.give_up_delivery, message.id, tries, repr(error))
                 continue
             await self._db(self.store.delivered, message.id)
             delivered += 1

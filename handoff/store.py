@@ -445,6 +445,17 @@ class HandoffStore:
                     break
         return sorted(taken, key=lambda v: v.id)
 
+    def give_up_delivery(self, message_id: int, tries: int, error: str) -> MessageView:
+        """The dead letter: the message is no longer tried, and the agents see in the transcript (and the live
+        feed) that the customer never got it, with the last error."""
+        with self.session() as s, s.begin():
+            s.execute(delete(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id))
+        message = self.message(message_id)
+        note = (f"Message {message_id} could not be delivered to the customer after {tries} tries and is no longer "
+                f"retried; last error: {error[:300]}")
+        return self.add_message(message.conversation_id, "system", note, None,
+                                {"undelivered": {"message_id": message_id, "tries": tries}})
+
     def delivered(self, message_id: int) -> None:
         with self.session() as s, s.begin():
             s.execute(delete(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id))

@@ -351,6 +351,26 @@ async def test_a_push_channel_gets_what_it_missed_later_and_in_order(router, sto
     assert channel.delivered[-1] == "fourth", "with nothing kept, messages go straight out again"
 
 
+async def test_a_message_that_never_gets_through_is_given_up_and_the_agents_see_it(router, store, mari):
+    from handoff.router import MAX_DELIVERY_TRIES
+
+    channel = FlakyChannel()
+    router.register_channel("telegram", channel.deliver)
+    await router.receive("telegram", "44", "I want a human")
+    conversation = store.find("telegram", "44")
+    await router.claim(conversation.id, mari)  # "Mari joined": not delivered, kept (the first try)
+    for _ in range(MAX_DELIVERY_TRIES - 1):
+        assert store.has_deferred(conversation.id)
+        make_due(store, conversation.id)
+        await router.retry_deliveries("telegram")
+    assert not store.has_deferred(conversation.id), "tried forever"
+    [note] = [m for m in store.messages(conversation.id, roles=("system",)) if "could not be delivered" in m.text]
+    assert note.payload["undelivered"]["tries"] == MAX_DELIVERY_TRIES and "unreachable" in note.text
+    channel.up = True
+    await router.agent_reply(conversation.id, mari, "are you still there?")
+    assert channel.delivered == ["are you still there?"], "the next message goes out again"
+
+
 async def test_two_gateways_never_retry_the_same_message_twice(router, store, mari, database_url):
     from handoff.store import HandoffStore
 
