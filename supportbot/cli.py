@@ -48,11 +48,13 @@ def _ask_lines(args: argparse.Namespace) -> Iterable[dict]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from supportbot.stack import Stack, private_settings, remove_database, scratch_database, send
+    from supportbot.stack import Stack, private_settings, remove_database, rest_token_file, scratch_database, send
 
     lines = list(_ask_lines(args))
     settings = Settings().with_overrides(args.knowledge)
     url = args.url
+    if url and not settings.rest_api_token and rest_token_file(settings).exists():  # a bot run on this machine
+        settings.rest_api_token = rest_token_file(settings).read_text(encoding="utf-8").strip()
     stack = None
     scratch = None
     if not url:
@@ -65,7 +67,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         url = settings.rest_url
     try:
         for turn, item in enumerate(lines):
-            for reply in send(url, str(item["sender"]), item["text"]):
+            for reply in send(url, str(item["sender"]), item["text"], token=settings.rest_api_token):
                 out = dict(reply.get("custom") or {})
                 out.update(text=reply.get("text"), sender=str(item["sender"]), turn=turn)
                 if reply.get("buttons"):
@@ -85,7 +87,7 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from knowledge.loader import KnowledgeError
-    from supportbot.stack import Stack, ensure_index, ensure_model
+    from supportbot.stack import Stack, ensure_index, ensure_model, ensure_rest_token, rest_token_file
 
     settings = Settings().with_overrides(args.knowledge, gateway_port=args.port)
     try:
@@ -94,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"the knowledge is invalid:\n{error}", file=sys.stderr)
         return 1
     ensure_model(settings)
+    new_token = ensure_rest_token(settings)
     debug = os.environ.get("LOG_LEVEL", "").upper() == "DEBUG"
     log_dir = settings.project_root / "var" / "log"
     stack = Stack(settings, log_dir=None if debug else log_dir)
@@ -111,6 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"--- the end of {path}:\n" + "\n".join(tail), file=sys.stderr)
             return 1
         print(_first_agent_notice(settings), end="", flush=True)
+        token_hint = "$REST_API_TOKEN" if os.environ.get("REST_API_TOKEN") else f"$(cat {rest_token_file(settings)})"
+        if new_token:
+            print(f"\n==> created the REST channel's token: {new_token}\n    (shown once; it is kept in "
+                  f"{rest_token_file(settings)}, readable by you only; REST_API_TOKEN overrides it)", flush=True)
         print(
             f"\n==> the web chat, on a demo page: http://{settings.host}:{settings.gateway_port}/\n"
             f"==> the agent console: {settings.console_url}\n"
@@ -118,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                else "==> Telegram: off (set TELEGRAM_TOKEN to talk to the bot in Telegram)\n")
             + "==> the bot is running. Talk to it over REST too:\n"
             f"    curl -s -XPOST {settings.rest_url} -H 'Content-Type: application/json' "
+            f"-H \"Authorization: Bearer {token_hint}\" "
             "-d '{\"sender\": \"me\", \"message\": \"Tere! Internet ei tööta\"}'\n"
             "    or: supportbot ask --url " + settings.rest_url + " 'How do I pay my bill?'\n"
             "    Ctrl-C stops everything.\n",

@@ -17,7 +17,7 @@ from handoff.console.app import console_app
 from handoff.hours import BusinessHours
 from handoff.router import ConversationRouter
 from handoff.store import HandoffStore
-from supportbot.channels.rest import rest_routes
+from supportbot.channels.rest import require_token, rest_routes
 from supportbot.channels.webchat import install_webchat
 from supportbot.settings import Settings
 
@@ -32,6 +32,7 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
     router = ConversationRouter(store, bot, hours or BusinessHours.from_environment(),
                                 locks=ConversationLocks(settings.redis_url))
     app = console_app(router, CannedReplies(settings.knowledge_dir), secure_cookies=settings.secure_cookies)
+    app.middlewares.append(require_token(settings.rest_api_token))
     app.add_routes(rest_routes(router))
     install_webchat(app, router, allowed_origins=settings.webchat_origins)
 

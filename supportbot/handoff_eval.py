@@ -35,24 +35,24 @@ def evaluation_sets() -> Dict[str, List[dict]]:
     }
 
 
-def handoff_reason(url: str, item: dict) -> Optional[str]:
+def handoff_reason(url: str, item: dict, token: Optional[str] = None) -> Optional[str]:
     """The reason of the first handoff in the conversation, or None if the bot did not hand off."""
     from supportbot.stack import send
 
     sender = f"eval-{uuid.uuid4().hex[:12]}"
     for text in [*item.get("earlier", []), item["text"]]:
-        for reply in send(url, sender, text):
+        for reply in send(url, sender, text, token=token):
             custom = reply.get("custom") or {}
             if custom.get("kind") == "handoff":
                 return custom.get("reason")
     return None
 
 
-def measure(url: str, sets: Dict[str, List[dict]], workers: int = 4) -> Dict[str, List[dict]]:
+def measure(url: str, sets: Dict[str, List[dict]], workers: int = 4, token: Optional[str] = None) -> Dict[str, List[dict]]:
     outcomes: Dict[str, List[dict]] = {}
     with ThreadPoolExecutor(workers) as pool:
         for name, items in sets.items():
-            reasons = list(pool.map(lambda item: handoff_reason(url, item), items))
+            reasons = list(pool.map(lambda item: handoff_reason(url, item, token), items))
             outcomes[name] = [{"language": item["language"], "reason": reason} for item, reason in zip(items, reasons)]
     return outcomes
 
@@ -110,7 +110,7 @@ def main(args) -> int:
 
     settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "handoff-eval.db"))
     with Stack(settings, quiet=True):
-        table = figures(measure(settings.rest_url, evaluation_sets()))
+        table = figures(measure(settings.rest_url, evaluation_sets(), token=settings.rest_api_token))
     body = report_markdown(table)
     print(body)
     if not getattr(args, "no_write", False):

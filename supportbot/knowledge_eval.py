@@ -461,7 +461,7 @@ def bench_live(args, report: Dict[str, str]) -> None:
         outcomes_by_lang: Dict[str, List[Tuple[TestMessage, dict]]] = defaultdict(list)
         with Stack(settings, quiet=True):
             for message in kset.messages:
-                replies = send(settings.rest_url, f"eval-{uuid.uuid4().hex[:12]}", message.text)
+                replies = send(settings.rest_url, f"eval-{uuid.uuid4().hex[:12]}", message.text, token=settings.rest_api_token)
                 first = next((r.get("custom") or {} for r in replies if r.get("custom")), {})
                 outcomes_by_lang[message.lang].append((message, first))
         print(f"{kset.name}: {len(kset.messages)} messages through the bot", flush=True)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from supportbot.settings import PROJECT_ROOT
 from supportbot.stack import Stack, _wait_http, free_port, private_settings, scratch_database, send
@@ -18,14 +18,14 @@ RASA_INIT_DIR = PROJECT_ROOT / "var" / "bench" / "rasa-init"
 ROUNDS = 100
 
 
-def measure(url: str, texts: Sequence[str], rounds: int = ROUNDS) -> Dict[str, float]:
+def measure(url: str, texts: Sequence[str], rounds: int = ROUNDS, token: Optional[str] = None) -> Dict[str, float]:
     for i in range(5):
-        send(url, f"warmup-{i}", texts[i % len(texts)])
+        send(url, f"warmup-{i}", texts[i % len(texts)], token=token)
     timings: List[float] = []
     started = time.perf_counter()
     for i in range(rounds):
         t0 = time.perf_counter()
-        send(url, f"latency-{i % 10}", texts[i % len(texts)])
+        send(url, f"latency-{i % 10}", texts[i % len(texts)], token=token)
         timings.append((time.perf_counter() - t0) * 1000)
     elapsed = time.perf_counter() - started
     timings.sort()
@@ -52,7 +52,7 @@ def bench_latency(args, report: Dict[str, str]) -> None:
     os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark sends as fast as it can on purpose
     settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "latency.db"))
     with Stack(settings, quiet=True) as stack:
-        ours = measure(settings.rest_url, faq_texts)
+        ours = measure(settings.rest_url, faq_texts, token=settings.rest_api_token)
         rasa_only = measure(stack.rasa_urls[0], faq_texts)
     print(f"this bot: {ours}; its Rasa server alone: {rasa_only}", flush=True)
 

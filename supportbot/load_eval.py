@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import aiohttp
 from knowledge.loader import load_knowledge
 from supportbot.latency import RASA_INIT_DIR, rasa_init_bot
 from supportbot.settings import PROJECT_ROOT, Settings
-from supportbot.stack import Stack, _wait_http, free_port, private_settings, scratch_database
+from supportbot.stack import Stack, _wait_http, free_port, private_settings, rest_headers, scratch_database
 
 # (concurrent conversations, messages in each)
 DEFAULT_LEVELS: Tuple[Tuple[int, int], ...] = ((1, 40), (8, 12), (50, 6), (200, 20))
@@ -225,13 +224,15 @@ def bench_load(args, report: Dict[str, str]) -> None:
     settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "load.db"))
     ours: List[LevelResult] = []
     with Stack(settings, quiet=True) as stack:
-        first = asyncio.run(drive(settings.rest_url, faq_conversations(1, 1, seed=98), "first-after-start"))
-        asyncio.run(drive(settings.rest_url, faq_conversations(4, 3, seed=99), "warmup"))
+        auth = rest_headers(settings.rest_api_token)
+        first = asyncio.run(drive(settings.rest_url, faq_conversations(1, 1, seed=98), "first-after-start", auth))
+        asyncio.run(drive(settings.rest_url, faq_conversations(4, 3, seed=99), "warmup", auth))
         for conversations, messages in levels:
             prefix = f"load{conversations}x{messages}"
             pids = [p.pid for p in stack.processes]
             cpu_before = cpu_seconds(pids)
-            result = asyncio.run(drive(settings.rest_url, faq_conversations(conversations, messages, seed=conversations), prefix))
+            result = asyncio.run(drive(settings.rest_url, faq_conversations(conversations, messages, seed=conversations),
+                                       prefix, auth))
             result.cpu_ms_per_message = [1000 * (after - before) / result.sent
                                          for before, after in zip(cpu_before, cpu_seconds(pids))]
             result.lost = lost_in_database(settings, result)

@@ -17,12 +17,11 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 from supportbot.load_eval import faq_conversations
 from supportbot.settings import PROJECT_ROOT
-from supportbot.stack import _wait_http, free_port, private_settings, scratch_database
+from supportbot.stack import _wait_http, private_settings, scratch_database
 
 ROUNDS = 60
 
@@ -73,7 +72,6 @@ async def _rasa_stages(settings, texts: Sequence[str], cprofile: bool) -> Dict[s
     import aiohttp
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
-    from rasa.shared.core.events import ActionExecuted
     from rasa.shared.core.trackers import EventVerbosity
 
     from bot.server import check_action_replies_with_one_validator, tune_sqlite_tracker_store

@@ -44,6 +44,8 @@ class Settings:
     database_url: str = field(default_factory=database_url)
     rasa_workers: int = field(default_factory=lambda: int(os.environ.get("RASA_WORKERS") or default_rasa_workers()))
     redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
+    # the REST channel's bearer token; when unset, `run` keeps one in var/rest-api-token (see supportbot.stack)
+    rest_api_token: str = field(default_factory=lambda: os.environ.get("REST_API_TOKEN", ""))
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"))
     # the sites allowed to open the web chat's socket ("https://www.example.com,https://example.com"); empty: any site
     webchat_origins: str = field(default_factory=lambda: os.environ.get("WEBCHAT_ALLOWED_ORIGINS", ""))
@@ -82,6 +84,7 @@ class Settings:
             ACTION_ENDPOINT_URL=f"http://127.0.0.1:{self.action_port}/webhook",
             DATABASE_URL=self.database_url,
             MODEL_DIR=str(self.model_dir),
+            REST_API_TOKEN=self.rest_api_token,
             TELEGRAM_TOKEN=self.telegram_token,
             PYTHONPATH=os.pathsep.join(filter(None, [str(self.project_root), env.get("PYTHONPATH")])),
             TF_CPP_MIN_LOG_LEVEL="2",

@@ -86,10 +86,38 @@ def ensure_index(settings: Settings) -> str:
     return report.summary()
 
 
+def rest_token_file(settings: Settings) -> Path:
+    return settings.project_root / "var" / "rest-api-token"
+
+
+def ensure_rest_token(settings: Settings) -> Optional[str]:
+    """Give `settings` the REST channel's token: REST_API_TOKEN, or the one kept in var/rest-api-token (0600),
+    made on the first run. Returns the token when it was just made (to be shown once), else None."""
+    if settings.rest_api_token:
+        return None
+    path = rest_token_file(settings)
+    if path.exists():
+        settings.rest_api_token = path.read_text(encoding="utf-8").strip()
+        return None
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(token + "\n")
+    settings.rest_api_token = token
+    return token
+
+
 def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:
     """Settings for a bot of its own (tests, benchmarks, `supportbot ask`): free ports, index and model ready, and
     no Telegram: a private bot must not take the updates of the real one, whatever TELEGRAM_TOKEN the shell has."""
     overrides.setdefault("telegram_token", "")
+    if not (base or Settings()).rest_api_token:
+        import secrets
+
+        overrides.setdefault("rest_api_token", secrets.token_urlsafe(24))
     settings = (base or Settings()).with_overrides(
         rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(), **overrides)
     ensure_index(settings)
@@ -248,8 +276,13 @@ def round_trip(rasa_url: str) -> None:
         raise RuntimeError(f"the bot is up but did not answer a test question: {replies!r}")
 
 
-def send(url: str, sender: str, text: str, timeout: float = 60.0) -> list:
+def rest_headers(token: Optional[str]) -> dict:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def send(url: str, sender: str, text: str, timeout: float = 60.0, token: Optional[str] = None) -> list:
+    """One message over REST; `token`: the gateway's REST token (a Rasa server's own webhook needs none)."""
     body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **rest_headers(token)})
     with urllib.request.urlopen(request, timeout=timeout) as reply:
         return json.loads(reply.read().decode("utf-8"))

@@ -38,6 +38,10 @@ def slot_events(events: List[Dict[str, Any]]) -> Dict[str, Any]:
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
 
 
+REST_TOKEN = "test-rest-token"
+REST_AUTH = {"Authorization": f"Bearer {REST_TOKEN}"}
+
+
 def gateway_app(database_url: str, bot: Any):
     """The gateway's aiohttp app on a migrated database, with a stand-in for Rasa and agents always at work."""
     from handoff.hours import BusinessHours
@@ -46,4 +50,4 @@ def gateway_app(database_url: str, bot: Any):
     from supportbot.settings import Settings
 
     store = HandoffStore.open(database_url, run_migrations=False)
-    return build_app(Settings(), store=store, bot=bot, hours=BusinessHours.parse("always"))
+    return build_app(Settings(rest_api_token=REST_TOKEN), store=store, bot=bot, hours=BusinessHours.parse("always"))

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fake_bot import FakeBot
-from helpers import gateway_app
+from helpers import REST_AUTH, gateway_app
 
 from handoff.console.app import ROUTER_KEY
 
@@ -24,7 +24,7 @@ async def client(database_url, bot, aiohttp_client):
     store = app[ROUTER_KEY].store
     store.create_agent("mari", "Mari", PASSWORD)
     store.create_agent("jaan", "Jaan", PASSWORD)
-    return await aiohttp_client(app)
+    return await aiohttp_client(app, headers=REST_AUTH)
 
 
 async def login(client, username="mari"):
@@ -107,7 +107,7 @@ async def test_concurrent_claims_over_http_on_two_gateways(database_url, bot):
     store = servers[0].app[ROUTER_KEY].store
     for i in range(8):
         store.create_agent(f"agent{i}", f"Agent {i}", PASSWORD)
-    agents = [TestClient(servers[i % 2]) for i in range(8)]
+    agents = [TestClient(servers[i % 2], headers=REST_AUTH) for i in range(8)]
     try:
         for i, agent in enumerate(agents):
             await login(agent, f"agent{i}")

@@ -19,7 +19,8 @@ CUSTOMER = "e2e-customer-anna"
 
 def fetch_messages(settings, after: int = 0) -> dict:
     url = f"http://{settings.host}:{settings.gateway_port}/webhooks/rest/messages?sender={CUSTOMER}&after={after}"
-    with urllib.request.urlopen(url, timeout=10) as reply:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {settings.rest_api_token}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
         return json.loads(reply.read())
 
 
@@ -27,7 +28,7 @@ def test_handoff_to_an_agent_and_back_in_the_browser(live_bot, page):
     store = HandoffStore.open(live_bot.database_url, run_migrations=False)
     store.create_agent("mari", "Mari", "correct horse battery")
 
-    replies = send(live_bot.rest_url, CUSTOMER, "Hi, I'm Anna. I want to talk to a real person please")
+    replies = send(live_bot.rest_url, CUSTOMER, "Hi, I'm Anna. I want to talk to a real person please", token=live_bot.rest_api_token)
     kinds = [r["custom"]["kind"] for r in replies]
     assert kinds == ["handoff", "queue_status"], replies
     conversation = store.find("rest", CUSTOMER)
@@ -55,7 +56,7 @@ def test_handoff_to_an_agent_and_back_in_the_browser(live_bot, page):
     assert "Hi Anna, this is Mari. How can I help?" in texts
     assert any("Mari" in t for t in texts if t != "Hi Anna, this is Mari. How can I help?")  # told who joined
 
-    assert send(live_bot.rest_url, CUSTOMER, "How do I pay my bill?") == []  # the bot is silent
+    assert send(live_bot.rest_url, CUSTOMER, "How do I pay my bill?", token=live_bot.rest_api_token) == []  # the bot is silent
     page.locator('[data-testid="message"][data-role="customer"]', has_text="How do I pay my bill?").wait_for()
     last_seen = fetch_messages(live_bot)["messages"][-1]["id"]
     assert [m["role"] for m in fetch_messages(live_bot, last_seen)["messages"]] == []
@@ -66,7 +67,7 @@ def test_handoff_to_an_agent_and_back_in_the_browser(live_bot, page):
             break
         page.wait_for_timeout(100)
     assert store.get(conversation.id).state == "bot"
-    answer = send(live_bot.rest_url, CUSTOMER, "How do I pay my bill?")
+    answer = send(live_bot.rest_url, CUSTOMER, "How do I pay my bill?", token=live_bot.rest_api_token)
     assert answer and answer[0]["custom"]["kind"] == "answer", answer
     assert answer[0]["custom"]["faq_id"] == "billing-payment-methods"
     assert not page.js_errors, page.js_errors

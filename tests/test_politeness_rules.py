@@ -48,14 +48,15 @@ CONVERSATIONS = {
 }
 
 
-def converse(url: str, turns):
+def converse(bot, turns):
+    """`bot`: the live bot's Settings."""
     sender = f"rules-{uuid.uuid4().hex[:10]}"
-    return [rules.Turn(text, send(url, sender, text)) for text in turns]
+    return [rules.Turn(text, send(bot.rest_url, sender, text, token=bot.rest_api_token)) for text in turns]
 
 
 @pytest.fixture(scope="module")
 def transcripts(live_bot):
-    return {key: converse(live_bot.rest_url, turns) for key, (_, turns) in CONVERSATIONS.items()}
+    return {key: converse(live_bot, turns) for key, (_, turns) in CONVERSATIONS.items()}
 
 
 @pytest.mark.parametrize("key", list(CONVERSATIONS))
@@ -102,7 +103,7 @@ HESITATION = {
 
 @pytest.mark.parametrize("language", list(HESITATION))
 def test_rule_9_hesitation_gets_agreement_and_a_question(live_bot, language):
-    turns = converse(live_bot.rest_url, HESITATION[language])
+    turns = converse(live_bot, HESITATION[language])
     assert [(r.get("custom") or {}).get("intent") for r in turns[1].replies] == ["hesitate"], turns[1].replies
     assert rules.hesitation_answered(turns) == []
 
@@ -119,7 +120,7 @@ OUT_OF_SCOPE = {"en": "what is the weather in Paris?", "ru": "какая пог�
 
 @pytest.mark.parametrize("language", list(OUT_OF_SCOPE))
 def test_rules_8_and_10_out_of_scope_says_so_and_offers_an_alternative(live_bot, language):
-    turns = converse(live_bot.rest_url, [OUT_OF_SCOPE[language]])
+    turns = converse(live_bot, [OUT_OF_SCOPE[language]])
     assert (turns[0].replies[0].get("custom") or {}).get("reason") == "out_of_scope", turns[0].replies
     assert rules.out_of_scope_offers_an_alternative(turns) == []
 
@@ -141,7 +142,7 @@ RUDE = {
 @pytest.mark.parametrize("language", list(RUDE))
 def test_rule_7_rudeness_is_not_mirrored(live_bot, language):
     text, insults = RUDE[language]
-    turns = converse(live_bot.rest_url, [text])
+    turns = converse(live_bot, [text])
     assert (turns[0].replies[0].get("custom") or {}).get("reason") == "rude", turns[0].replies
     assert rules.rudeness_not_mirrored(turns, insults) == []
 

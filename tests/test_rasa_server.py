@@ -47,3 +47,21 @@ def test_rasa_telemetry_is_off_in_every_process_of_the_stack():
     from supportbot.settings import Settings
 
     assert Settings().child_environment()["RASA_TELEMETRY_ENABLED"] == "false"
+
+
+def test_the_first_run_makes_a_rest_token_once_readable_by_its_owner_only(tmp_path, monkeypatch):
+    import stat
+
+    from supportbot.settings import Settings
+    from supportbot.stack import ensure_rest_token, rest_token_file
+
+    monkeypatch.delenv("REST_API_TOKEN", raising=False)
+    settings = Settings(project_root=tmp_path, rest_api_token="")
+    made = ensure_rest_token(settings)
+    assert made and settings.rest_api_token == made and len(made) >= 32
+    assert stat.S_IMODE(rest_token_file(settings).stat().st_mode) == 0o600
+    again = Settings(project_root=tmp_path, rest_api_token="")
+    assert ensure_rest_token(again) is None and again.rest_api_token == made  # shown once, then kept
+    given = Settings(project_root=tmp_path, rest_api_token="from-the-environment")
+    assert ensure_rest_token(given) is None and given.rest_api_token == "from-the-environment"
+    assert given.child_environment()["REST_API_TOKEN"] == "from-the-environment"

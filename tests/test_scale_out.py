@@ -59,7 +59,7 @@ def test_two_rasa_servers_share_postgresql_and_lock_in_redis(postgres_url, redis
     with Stack(settings, quiet=True) as stack:
         assert len(stack.rasa_urls) == 2
         with ThreadPoolExecutor(len(QUESTIONS)) as pool:
-            replies = list(pool.map(lambda text: send(settings.rest_url, customer, text), QUESTIONS))
+            replies = list(pool.map(lambda text: send(settings.rest_url, customer, text, token=settings.rest_api_token), QUESTIONS))
     assert all(reply and reply[0]["text"] for reply in replies), replies
 
     engine = sa.create_engine(database_url, future=True)

@@ -26,13 +26,13 @@ def test_a_killed_action_server_is_restarted_and_the_customers_are_never_left_in
             actions.wait(timeout=10)
             killed = time.monotonic()
 
-            meanwhile = send(settings.rest_url, "while-it-is-down", "How do I pay my bill?", timeout=60)
+            meanwhile = send(settings.rest_url, "while-it-is-down", "How do I pay my bill?", timeout=60, token=settings.rest_api_token)
             assert meanwhile[0]["custom"]["reason"] == "bot_unavailable"
 
             answered = []
             while time.monotonic() - killed < 90 and not answered:
                 time.sleep(2)
-                replies = send(settings.rest_url, f"after-{int(time.monotonic())}", "How do I pay my bill?", timeout=60)
+                replies = send(settings.rest_url, f"after-{int(time.monotonic())}", "How do I pay my bill?", timeout=60, token=settings.rest_api_token)
                 answered = [r for r in replies if (r.get("custom") or {}).get("kind") in ("answer", "clarify")]
             assert answered, "FAQ answers did not come back within 90 s of the kill"
             assert stack.processes[0].pid != actions.pid and stack.processes[0].poll() is None

@@ -4,6 +4,7 @@ such as an agent's replies, which a request-response client has to fetch."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from typing import Any, Dict
 
@@ -27,6 +28,23 @@ def as_rasa_reply(sender: str, message: MessageView) -> Dict[str, Any]:
     if custom:
         reply["custom"] = custom
     return reply
+
+
+def require_token(token: str):
+    """Middleware: every /webhooks/rest/ route needs `Authorization: Bearer <token>`. The REST channel is for a
+    company's own servers; with the sender id as the only credential anyone could read anyone's transcript."""
+    expected = f"Bearer {token}".encode() if token else None
+
+    @web.middleware
+    async def check(request: web.Request, handler):
+        if request.path.startswith("/webhooks/rest/"):
+            given = request.headers.get("Authorization", "").encode()
+            if expected is None or not hmac.compare_digest(given, expected):
+                return web.json_response({"error": "the REST channel needs 'Authorization: Bearer <REST_API_TOKEN>'"},
+                                         status=401, headers={"WWW-Authenticate": 'Bearer realm="rest"'})
+        return await handler(request)
+
+    return check
 
 
 def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
