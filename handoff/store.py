@@ -496,6 +496,8 @@ class HandoffStore:
             existing = s.execute(select(m.Agent).where(m.Agent.username == username)).scalar_one_or_none()
             if existing:
                 existing.display_name, existing.password_hash, existing.active = display_name, _password_hasher.hash(password), True
+                # a new password ends every session of the old one
+                s.execute(delete(m.AgentSession).where(m.AgentSession.agent_id == existing.id))
                 return _agent_view(existing)
             agent = m.Agent(username=username, display_name=display_name, password_hash=_password_hasher.hash(password))
             s.add(agent)

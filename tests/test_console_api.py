@@ -227,3 +227,28 @@ def test_the_login_throttle_counts_per_address_and_forgets_after_the_window():
     assert throttle.wait_seconds("d", "10.0.0.2") == 0
     now[0] = 61
     assert throttle.wait_seconds("d", "10.0.0.1") == 0
+
+
+@pytest.mark.parametrize("ending", ["logout", "new password"])
+async def test_a_live_socket_closes_when_its_session_ends(client, ending):
+    from aiohttp import WSMsgType
+
+    await login(client)
+    async with client.ws_connect("/console/api/live") as socket:
+        assert (await socket.receive_json(timeout=5))["type"] == "queue"
+        if ending == "logout":
+            await client.post("/console/api/logout")
+        else:
+            client.server.app[ROUTER_KEY].store.create_agent("mari", "Mari", "a brand new password")
+        while True:
+            frame = await socket.receive(timeout=10)
+            if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
+        assert frame.type == WSMsgType.CLOSE and frame.data == 4401
+
+
+async def test_a_new_password_ends_the_old_sessions(client):
+    await login(client)
+    assert (await client.get("/console/api/me")).status == 200
+    client.server.app[ROUTER_KEY].store.create_agent("mari", "Mari", "a brand new password")
+    assert (await client.get("/console/api/me")).status == 401

@@ -26,6 +26,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "supportbot_agent"
 MAX_TEXT_CHARS = 4000
 LIVE_POLL_SECONDS = 0.3
+SESSION_CHECK_SECONDS = 2.0  # how soon a live socket closes after its session ended
+SESSION_ENDED_CLOSE_CODE = 4401
 LATE_COMMIT_WINDOW = timedelta(seconds=5)
 
 AGENT_KEY = "agent"  # the logged-in agent, on each request
@@ -315,7 +317,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         agent: AgentView = request[AGENT_KEY]
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
-        feed = LiveFeed(console, agent, socket)
+        feed = LiveFeed(console, agent, socket, request.cookies.get(SESSION_COOKIE, ""))
         sender = asyncio.create_task(feed.run())
         try:
             async for incoming in socket:
@@ -328,7 +330,10 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
                 except (ValueError, KeyError, TypeError):
                     await socket.send_json({"type": "error", "error": "unreadable event"})
         finally:
-            sender.cancel()
+            if feed.closing:
+                await asyncio.wait_for(sender, timeout=10)  # let its close frame, with the reason, go out
+            else:
+                sender.cancel()
         return socket
 
     app = web.Application(middlewares=[errors_and_auth], client_max_size=64 * 1024)
@@ -346,19 +351,32 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
 class LiveFeed:
     """Sends one agent the events of the shared event table: queue snapshots, messages, state changes, typing."""
 
-    def __init__(self, console: Console, agent: AgentView, socket: web.WebSocketResponse):
+    def __init__(self, console: Console, agent: AgentView, socket: web.WebSocketResponse, session_token: str = ""):
         self.console = console
         self.agent = agent
         self.socket = socket
+        self.session_token = session_token
+        self.closing = False  # the feed itself is closing the socket (its session ended)
         self.seen: Set[int] = set()
+
+    async def _session_ended(self) -> bool:
+        """Logout, expiry, a new password or a deactivated agent: the socket closes with its session."""
+        return await asyncio.to_thread(self.console.store.agent_for_session, self.session_token) is None
 
     async def run(self) -> None:
         store = self.console.store
         cursor = await asyncio.to_thread(store.last_event_id)
         await self.socket.send_json({"type": "queue", **await asyncio.to_thread(self.console.queue, self.agent)})
+        checked = time.monotonic()
         try:
             while not self.socket.closed:
                 await asyncio.sleep(LIVE_POLL_SECONDS)
+                if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
+                    checked = time.monotonic()
+                    if await self._session_ended():
+                        self.closing = True
+                        await self.socket.close(code=SESSION_ENDED_CLOSE_CODE, message=b"session ended")
+                        return
                 since = datetime.now(timezone.utc) - LATE_COMMIT_WINDOW
                 events = [e for e in await asyncio.to_thread(store.events_after, cursor, since) if e.id not in self.seen]
                 if not events:

@@ -1039,10 +1039,11 @@
       try { data = JSON.parse(event.data); } catch (err) { return; }
       if (data && typeof data === 'object') handleLiveEvent(data);
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
       if (state.ws !== ws) return;
       state.ws = null;
       if (!state.wsWanted) return;
+      if (event.code === 4401) { sessionExpired(); return; }  // the server ended the session (logout elsewhere, new password)
       setLiveStatus('reconnecting');
       scheduleReconnect();
     });
