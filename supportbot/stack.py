@@ -113,12 +113,13 @@ def ensure_rest_token(settings: Settings) -> Optional[str]:
 def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:
     """Settings for a bot of its own (tests, benchmarks, `supportbot ask`): free ports, index and model ready, and
     no Telegram: a private bot must not take the updates of the real one, whatever TELEGRAM_TOKEN the shell has."""
-    overrides.setdefault("telegram_token", "")
-    if not (base or Settings()).rest_api_token:
-        import secrets
+    import secrets
 
+    base = base or Settings()
+    overrides.setdefault("telegram_token", "")
+    if not base.rest_api_token:
         overrides.setdefault("rest_api_token", secrets.token_urlsafe(24))
-    settings = (base or Settings()).with_overrides(
+    settings = base.with_overrides(
         rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(), **overrides)
     ensure_index(settings)
     ensure_model(settings)

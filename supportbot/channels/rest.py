@@ -10,7 +10,6 @@ from typing import Any, Dict
 
 from aiohttp import web
 
-from handoff.bot_client import BotUnavailable
 from handoff.router import ConversationRouter
 from handoff.store import CUSTOMER_VISIBLE_ROLES, MessageView
 from supportbot.channels.validation import MAX_SENDER_CHARS, request_problem
@@ -64,11 +63,7 @@ def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
         if problem:
             return web.json_response({"error": problem}, status=400)
         sender = body["sender"]
-        try:
-            replies = await router.receive(CHANNEL, sender, body["message"], body.get("metadata"))
-        except BotUnavailable as unavailable:
-            return web.json_response({"error": f"the bot is not available right now; your message is saved ({unavailable})"},
-                                     status=503)
+        replies = await router.receive(CHANNEL, sender, body["message"], body.get("metadata"))
         return web.json_response([as_rasa_reply(sender, m) for m in replies])
 
     @routes.get("/webhooks/rest/messages")

@@ -28,7 +28,6 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from handoff.bot_client import BotUnavailable
 from handoff.router import ConversationRouter
 from handoff.store import ConversationView, MessageView, NotFound
 
@@ -353,12 +352,8 @@ class TelegramChannel:
         if display:
             metadata["display"] = display
         async with self._chat_turn(chat_id):
-            try:
-                async with self.typing(chat_id):
-                    replies = await self.router.receive(CHANNEL, str(chat_id), text, metadata)
-            except BotUnavailable as error:
-                log.error("the bot did not answer Telegram chat %s: %s", chat_id, error)
-                replies = [await self._bot_unavailable_reply(chat_id, user)]
+            async with self.typing(chat_id):  # the router answers even when the bot fails (handoff/router.py)
+                replies = await self.router.receive(CHANNEL, str(chat_id), text, metadata)
             for reply in replies:
                 await self._send_safely(chat_id, reply)
 
@@ -406,10 +401,6 @@ class TelegramChannel:
         await asyncio.to_thread(store.add_message, conversation.id, "customer", f"[{kind}]", conversation.customer_name,
                                 {"telegram": {"content": kind}})
         return await self._composed(conversation, "unsupported_content", user, {"kind": "unsupported_content", "content": kind})
-
-    async def _bot_unavailable_reply(self, chat_id: int, user: Optional[User]) -> MessageView:
-        conversation = await asyncio.to_thread(self.router.store.conversation, CHANNEL, str(chat_id))
-        return await self._composed(conversation, "bot_unavailable_saved", user, {"kind": "bot_unavailable"})
 
     async def _composed(self, conversation: ConversationView, key: str, user: Optional[User],
                         custom: Dict[str, Any]) -> MessageView:

@@ -18,7 +18,6 @@ from typing import Any, Dict, List, Optional, Set
 from aiohttp import WSMsgType, web
 
 from bot.replies.composer import bot_name
-from handoff.bot_client import BotUnavailable
 from handoff.router import ConversationRouter
 from handoff.store import CUSTOMER_VISIBLE_ROLES, EventView, HandoffStore, MessageView, NotFound
 from supportbot.channels.validation import MAX_MESSAGE_CHARS
@@ -363,8 +362,6 @@ class WebchatHub:
                     await self._feedback(client, frame)
             except asyncio.CancelledError:
                 raise
-            except BotUnavailable:
-                await client.error("bot_unavailable", "the assistant is not available right now; your message is saved")
             except Exception:
                 log.exception("web chat frame %s failed", frame.get("type"))
                 await client.error("server_error", "something went wrong; please try again")

@@ -563,10 +563,8 @@
       return;
     }
     if (data.code === "busy") showNotice(t("busy"));
-    else if (data.code === "bot_unavailable") showNotice(t("unavailable"));
     else if (data.code === "too_long") showNotice(t("tooLong", { n: MAX_CHARS }));
     else showNotice(t("error"));
-    if (data.code === "bot_unavailable" && typingWho === "bot") hideTyping();
   }
 
   function markFailed(item) {
