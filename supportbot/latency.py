@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from supportbot.settings import PROJECT_ROOT
 from supportbot.stack import Stack, _wait_http, free_port, private_settings, scratch_database, send
@@ -46,6 +47,23 @@ def rasa_init_bot() -> Path:
     return sorted(model_dir.glob("*.tar.gz"))[-1]
 
 
+@contextmanager
+def rasa_init_server() -> Iterator[Tuple[str, subprocess.Popen]]:
+    """The `rasa init` bot running on a free port, for comparison: (its REST webhook, its process)."""
+    model = rasa_init_bot()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"],
+        cwd=RASA_INIT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", process, 240, "the rasa init bot")
+        yield f"http://127.0.0.1:{port}/webhooks/rest/webhook", process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def bench_latency(args, report: Dict[str, str]) -> None:
     rows = [json.loads(line) for line in open(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl", encoding="utf-8")]
     faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
@@ -56,19 +74,8 @@ def bench_latency(args, report: Dict[str, str]) -> None:
         rasa_only = measure(stack.rasa_urls[0], faq_texts)
     print(f"this bot: {ours}; its Rasa server alone: {rasa_only}", flush=True)
 
-    model = rasa_init_bot()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"],
-        cwd=RASA_INIT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
-        _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", process, 240, "the rasa init bot")
+    with rasa_init_server() as (url, _):
         theirs = measure(url, ["hello", "I am sad", "are you a bot?", "great", "goodbye", "not really"])
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     print(f"rasa init bot: {theirs}", flush=True)
     report["latency"] = (
         "| bot | p50 | p95 | messages/s (one client, sequential) |\n|---|---|---|---|\n"

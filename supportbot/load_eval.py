@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +17,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import aiohttp
 
 from knowledge.loader import load_knowledge
-from supportbot.latency import RASA_INIT_DIR, rasa_init_bot
+from supportbot.latency import rasa_init_server
 from supportbot.settings import PROJECT_ROOT, Settings
-from supportbot.stack import Stack, _wait_http, free_port, private_settings, rest_headers, scratch_database
+from supportbot.stack import Stack, private_settings, rest_headers, scratch_database
 
 # (concurrent conversations, messages in each)
 DEFAULT_LEVELS: Tuple[Tuple[int, int], ...] = ((1, 40), (8, 12), (50, 6), (200, 20))
@@ -242,16 +240,8 @@ def bench_load(args, report: Dict[str, str]) -> None:
     names = ["action server"] + [f"Rasa server {i + 1}" if settings.rasa_workers > 1 else "Rasa server"
                                  for i in range(settings.rasa_workers)] + ["gateway"]
 
-    model = rasa_init_bot()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"],
-        cwd=RASA_INIT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
     theirs: List[LevelResult] = []
-    try:
-        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
-        _wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", process, 240, "the rasa init bot")
+    with rasa_init_server() as (url, process):
         asyncio.run(drive(url, smalltalk_conversations(4, 3, seed=99), "warmup"))
         for conversations, messages in levels:
             cpu_before = cpu_seconds([process.pid])
@@ -261,9 +251,6 @@ def bench_load(args, report: Dict[str, str]) -> None:
             print("rasa init:", _row("`rasa init`", result), flush=True)
             theirs.append(result)
         their_memory = peak_rss_mb([process.pid])[process.pid]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
     rows = [line for a, b in zip(ours, theirs) for line in (_row("this bot", a), _row("`rasa init`", b))]
     ratios = [
