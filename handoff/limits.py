@@ -1,5 +1,5 @@
-"""What one customer may send: the longest message, and how many messages in a window before the bot stops
-answering for a while. Counted in the database, so several gateways share one count."""
+"""What one customer may send: the longest message, how many messages in a window before the bot stops
+answering for a while, and how many messages an hour are kept at all. Counted in the database, so several gateways share one count."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,7 @@ from datetime import timedelta
 
 DEFAULT_MAX_CHARS = 4000
 DEFAULT_RATE = "20/60"
+DEFAULT_STORED_PER_HOUR = 300
 RATE_FORMAT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
@@ -17,18 +18,22 @@ class MessageLimits:
     max_chars: int = DEFAULT_MAX_CHARS
     messages_per_window: int = 20  # 0: no rate limit
     window: timedelta = timedelta(seconds=60)
+    stored_per_hour: int = DEFAULT_STORED_PER_HOUR  # customer messages kept per conversation and hour; 0: no cap
 
     @classmethod
-    def parse_rate(cls, rate: str, max_chars: int = DEFAULT_MAX_CHARS) -> "MessageLimits":
+    def parse_rate(cls, rate: str, max_chars: int = DEFAULT_MAX_CHARS,
+                   stored_per_hour: int = DEFAULT_STORED_PER_HOUR) -> "MessageLimits":
         """'20/60' is 20 messages per 60 seconds; 'off' or '0' turns the rate limit off."""
         if rate.strip().lower() in ("off", "0", "none"):
-            return cls(max_chars=max_chars, messages_per_window=0)
+            return cls(max_chars=max_chars, messages_per_window=0, stored_per_hour=stored_per_hour)
         match = RATE_FORMAT.match(rate)
         if not match or int(match.group(2)) == 0:
             raise ValueError(f"RATE_LIMIT must look like '20/60' (messages/seconds) or 'off', not {rate!r}")
-        return cls(max_chars=max_chars, messages_per_window=int(match.group(1)), window=timedelta(seconds=int(match.group(2))))
+        return cls(max_chars=max_chars, messages_per_window=int(match.group(1)), window=timedelta(seconds=int(match.group(2))),
+                   stored_per_hour=stored_per_hour)
 
     @classmethod
     def from_environment(cls) -> "MessageLimits":
         max_chars = int(os.environ.get("MAX_MESSAGE_CHARS") or DEFAULT_MAX_CHARS)
-        return cls.parse_rate(os.environ.get("RATE_LIMIT") or DEFAULT_RATE, max_chars)
+        stored_per_hour = int(os.environ.get("MAX_MESSAGES_PER_HOUR") or DEFAULT_STORED_PER_HOUR)
+        return cls.parse_rate(os.environ.get("RATE_LIMIT") or DEFAULT_RATE, max_chars, stored_per_hour)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, false, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -20,6 +20,7 @@ class Agent(Base):
     display_name = Column(String(120), nullable=False)
     password_hash = Column(String(255), nullable=False)
     active = Column(Boolean, nullable=False, default=True)
+    role = Column(String(16), nullable=False, default="agent", server_default="agent")  # admin or agent
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
@@ -29,6 +30,7 @@ class AgentSession(Base):
     agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     expires_at = Column(DateTime(timezone=True), nullable=False)
+    last_seen_at = Column(DateTime(timezone=True))  # the agent's last request: sessions end after a while idle
 
 
 class Conversation(Base):
@@ -73,7 +75,10 @@ class Handoff(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        Index("uq_messages_conversation_client_id", "conversation_id", "client_message_id", unique=True),
+    )
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
     role = Column(String(16), nullable=False)  # customer, bot, agent, note, system
@@ -81,6 +86,10 @@ class Message(Base):
     author = Column(String(120))
     payload = Column(JSON, nullable=False, default=dict)  # buttons and the bot's custom metadata
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # the id the customer's client gave the message, so a retried send is stored once (REST, web chat, Telegram)
+    client_message_id = Column(String(120))
+    # the turn journal: true from storing a customer message the bot is to answer until the answer is stored
+    turn_pending = Column(Boolean, nullable=False, default=False, server_default=false(), index=True)
 
 
 class LiveEvent(Base):
@@ -118,4 +127,5 @@ class DeferredDelivery(Base):
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime(timezone=True), nullable=False, index=True)
     last_error = Column(Text)
+    given_up_at = Column(DateTime(timezone=True))  # the dead letter: no longer tried; the agents see it
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

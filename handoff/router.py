@@ -16,7 +16,7 @@ from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
 from handoff.limits import MessageLimits
 from handoff.ownership import State, TransitionRefused
-from handoff.store import AgentView, ConversationView, HandoffStore, MessageView, NotFound
+from handoff.store import AgentView, ConversationView, HandoffStore, MessageView, NotFound, NotOwner
 from knowledge.text import detect_language
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ RETRY_FIRST_DELAY = timedelta(seconds=30)  # a push channel's failed delivery: t
 RETRY_MAX_DELAY = timedelta(hours=1)
 MAX_DELIVERY_TRIES = 12  # with the waits above, about six hours; then the agents see it was never delivered
 RETRY_LEASE = timedelta(minutes=2)  # how long one gateway holds a due message while it tries it
+# a turn journalled this long ago and never finished was cut off by a dying gateway: far longer than any turn takes
+INTERRUPTED_TURN_AGE = timedelta(seconds=120)
 
 
 def parse_rating(text: str) -> Optional[int]:
@@ -52,8 +54,8 @@ def customer_words(text: str) -> str:
     return text.lstrip().lstrip("/").strip() or "?"
 
 
-class NotOwner(TransitionRefused):
-    pass
+class TooManyMessages(ValueError):
+    """The conversation has stored as many customer messages this hour as it may: this one is not kept."""
 
 
 def shown_text(text: str, metadata: Optional[Dict[str, Any]]) -> Tuple[str, Optional[Dict[str, Any]]]:
@@ -91,39 +93,81 @@ class ConversationRouter:
 
     # the customer's side
 
-    async def receive(self, channel: str, customer_id: str, text: str,
-                      metadata: Optional[Dict[str, Any]] = None) -> List[MessageView]:
+    async def receive(self, channel: str, customer_id: str, text: str, metadata: Optional[Dict[str, Any]] = None,
+                      client_message_id: Optional[str] = None) -> List[MessageView]:
         """Handle one customer message; return the replies the customer gets now (none while a human owns it). The
         rate limit guards the bot: a customer writing to an agent is never told to slow down. Card numbers are
-        masked first: neither the transcript, the handoff packet nor Rasa's tracker ever holds one."""
+        masked first: neither the transcript, the handoff packet nor Rasa's tracker ever holds one.
+
+        A `client_message_id` the conversation has seen (a client retrying a send) stores nothing and returns what
+        the first send got. The turn is journalled from storing the message to storing its answer, so a gateway
+        killed in between leaves it to `recover_interrupted_turns`. Past the hourly cap, TooManyMessages."""
         text = mask_card_numbers(text)
         conversation = await self._db(self.store.conversation, channel, customer_id)
+        if self.limits.stored_per_hour and not await self._seen(conversation.id, client_message_id):
+            if await self._db(
+                    self.store.customer_messages_since, conversation.id, datetime.now(timezone.utc) - timedelta(hours=1)
+            ) >= self.limits.stored_per_hour:
+                raise TooManyMessages(f"at most {self.limits.stored_per_hour} messages an hour are kept per conversation")
         if len(text) > self.limits.max_chars:
-            await self._db(self.store.add_message, conversation.id, "customer", text[:self.limits.max_chars] + "…",
-                           conversation.customer_name, {"cut_from_chars": len(text)})
+            message, new = await self._db(self.store.add_customer_message, conversation.id, text[:self.limits.max_chars] + "…",
+                                          conversation.customer_name, {"cut_from_chars": len(text)}, client_message_id)
+            if not new:
+                return await self._db(self.store.replies_to, message.id)
             return [await self.notice(conversation, "message_too_long", {"kind": "limit", "limit": "message_length"},
                                        language=conversation.language or detect_language(text).code,
                                        limit=self.limits.max_chars)]
         recent = await self._recent_customer_messages(conversation.id)
         pressed = await self._offered_button(conversation.id, text)
         shown, payload = shown_text(text, metadata) if pressed else (text, None)
-        await self._db(self.store.add_message, conversation.id, "customer", shown, conversation.customer_name, payload)
+        message, new = await self._db(self.store.add_customer_message, conversation.id, shown, conversation.customer_name,
+                                      payload, client_message_id, True)
         async with self.locks.hold(conversation.id):
-            conversation = await self._db(self.store.get, conversation.id)  # the previous message may have handed off
-            state = State(conversation.state)
-            if state in (State.WAITING, State.AGENT):
-                return []
-            if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
-                if recent > self.limits.messages_per_window:
-                    return []  # told once per flood; the messages are kept for the agents
-                return [await self.notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
-                                          seconds=int(self.limits.window.total_seconds()))]
-            if state is State.CLOSED:
-                rating = parse_rating(text) if conversation.awaiting_rating else None
-                await self._db(self.store.resume_bot, conversation.id)
-                if rating is not None:
-                    return [await self._rate(conversation, rating)]
-            return await self._ask_bot(conversation, text if pressed else customer_words(text), metadata)
+            if not new:  # answered by the first send, once its turn (which held this lock) was done
+                return await self._db(self.store.replies_to, message.id)
+            try:
+                return await self._turn(conversation.id, text, metadata, pressed, recent)
+            finally:
+                await self._db(self.store.finish_turn, message.id)
+
+    async def _seen(self, conversation_id: int, client_message_id: Optional[str]) -> bool:
+        return client_message_id is not None and await self._db(
+            self.store.has_client_message, conversation_id, client_message_id)
+
+    async def _turn(self, conversation_id: int, text: str, metadata: Optional[Dict[str, Any]], pressed: bool,
+                    recent: int) -> List[MessageView]:
+        conversation = await self._db(self.store.get, conversation_id)  # the previous message may have handed off
+        state = State(conversation.state)
+        if state in (State.WAITING, State.AGENT):
+            return []
+        if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
+            if recent > self.limits.messages_per_window:
+                return []  # told once per flood; the messages are kept for the agents
+            return [await self.notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
+                                      seconds=int(self.limits.window.total_seconds()))]
+        if state is State.CLOSED:
+            rating = parse_rating(text) if conversation.awaiting_rating else None
+            await self._db(self.store.resume_bot, conversation.id)
+            if rating is not None:
+                return [await self._rate(conversation, rating)]
+        return await self._ask_bot(conversation, text if pressed else customer_words(text), metadata)
+
+    async def recover_interrupted_turns(self, older_than: timedelta = INTERRUPTED_TURN_AGE) -> int:
+        """Turns a dying gateway left unfinished: each customer is told a colleague will answer, and the
+        conversation waits in the queue (reason bot_unavailable), as when the bot fails. Safe to run in several
+        gateways at once: each turn is taken by one. Returns how many were recovered."""
+        recovered = 0
+        for message in await self._db(self.store.interrupted_turns, older_than):
+            if not await self._db(self.store.finish_turn, message.id):
+                continue  # another gateway took it
+            conversation = await self._db(self.store.get, message.conversation_id)
+            if conversation.state not in (State.BOT.value, State.CLOSED.value):
+                continue  # already with the humans, who see the message
+            log.warning("conversation %s: the turn of message %s was cut off; it goes to the agents", conversation.id, message.id)
+            for reply in await self._bot_failed(conversation, message.text):
+                await self._deliver(conversation, reply)
+            recovered += 1
+        return recovered
 
     async def _offered_button(self, conversation_id: int, text: str) -> bool:
         """Whether `text` is the payload of a button the bot offered in this conversation lately."""
@@ -280,8 +324,7 @@ class ConversationRouter:
                 log.warning("could not show %s's typing on %s", agent.display_name, conversation.channel, exc_info=True)
 
     async def return_to_bot(self, conversation_id: int, agent: AgentView) -> ConversationView:
-        await self._owned_or_waiting(conversation_id, agent)
-        conversation = await self._db(self.store.return_to_bot, conversation_id)
+        conversation = await self._db(self.store.return_to_bot, conversation_id, agent.id)
         await self._db(self.store.add_message, conversation_id, "system", f"{agent.display_name} returned the conversation to the bot", agent.display_name)
         await self._tell_customer(conversation, "returned_to_bot", {"kind": "returned_to_bot"})
         return conversation
@@ -289,8 +332,7 @@ class ConversationRouter:
     async def close(self, conversation_id: int, agent: AgentView, resolution: Optional[str],
                     tell_customer: bool = False) -> ConversationView:
         """Close the conversation; with `tell_customer` the customer is told the outcome (the resolution) first."""
-        await self._owned_or_waiting(conversation_id, agent)
-        conversation = await self._db(self.store.close, conversation_id, resolution)
+        conversation = await self._db(self.store.close, conversation_id, resolution, agent.id)
         note = f"{agent.display_name} closed the conversation" + (f": {resolution}" if resolution else "")
         await self._db(self.store.add_message, conversation_id, "system", note, agent.display_name)
         if tell_customer and resolution:
@@ -306,12 +348,6 @@ class ConversationRouter:
             owner = conversation.agent.display_name if conversation.agent else None
             raise NotOwner(f"claim the conversation first (it is '{conversation.state}'" + (f", with {owner})" if owner else ")"))
         return conversation
-
-    async def _owned_or_waiting(self, conversation_id: int, agent: AgentView) -> ConversationView:
-        conversation = await self._db(self.store.get, conversation_id)
-        if conversation.state == State.WAITING.value:
-            return conversation
-        return await self._owned(conversation_id, agent)
 
     async def _tell_customer(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
                              buttons: Sequence[Dict[str, str]] = (), name: Optional[str] = None, **fields: Any) -> MessageView:

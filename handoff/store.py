@@ -6,11 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Container, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,9 @@ from handoff.db import make_engine, migrate
 from handoff.ownership import ALLOWED, State, TransitionRefused, check_transition, priority_for
 
 SESSION_LIFETIME = timedelta(hours=12)
+SESSION_IDLE_TIMEOUT = timedelta(minutes=30)  # a session unused this long ends (SESSION_IDLE_MINUTES)
+SESSION_TOUCH_EVERY = timedelta(minutes=1)  # how often a session's last use is written down
+ROLES = ("admin", "agent")  # admins also manage the agents
 DEFAULT_MINUTES_PER_CUSTOMER = 4
 CUSTOMER_VISIBLE_ROLES = ("customer", "bot", "agent")
 _password_hasher = PasswordHasher()
@@ -48,14 +51,24 @@ class NotFound(LookupError):
     pass
 
 
+class NotOwner(TransitionRefused):
+    """Only the agent who has the conversation may do this (or anyone, while it still waits)."""
+
+
 @dataclass(frozen=True)
 class AgentView:
     id: int
     username: str
     display_name: str
+    role: str = "agent"
+    active: bool = True
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
     def to_json(self) -> Dict[str, Any]:
-        return {"username": self.username, "display_name": self.display_name}
+        return {"username": self.username, "display_name": self.display_name, "role": self.role}
 
 
 @dataclass(frozen=True)
@@ -114,7 +127,7 @@ class EventView:
 
 
 def _agent_view(agent: Optional[m.Agent]) -> Optional[AgentView]:
-    return AgentView(agent.id, agent.username, agent.display_name) if agent else None
+    return AgentView(agent.id, agent.username, agent.display_name, agent.role or "agent", bool(agent.active)) if agent else None
 
 
 def _message_view(row: m.Message) -> MessageView:
@@ -203,12 +216,82 @@ class HandoffStore:
             self._publish(s, conversation_id, "message", {"message": view.to_json()})
         return view
 
+    def add_customer_message(self, conversation_id: int, text: str, author: Optional[str] = None,
+                             payload: Optional[Dict[str, Any]] = None, client_message_id: Optional[str] = None,
+                             turn_pending: bool = False) -> Tuple[MessageView, bool]:
+        """Store a customer message; with a `client_message_id` seen before in this conversation (a retried send),
+        nothing is stored and the first one is returned, with False. `turn_pending` journals that the bot is to
+        answer it: until `finish_turn`, a gateway that dies mid-turn leaves it for `interrupted_turns`."""
+        try:
+            with self.session() as s, s.begin():
+                row = m.Message(conversation_id=conversation_id, role="customer", text=text, author=author,
+                                payload=payload or {}, client_message_id=client_message_id, turn_pending=turn_pending)
+                s.add(row)
+                s.flush()
+                view = _message_view(row)
+                s.execute(update(m.Conversation).where(m.Conversation.id == conversation_id).values(updated_at=m.utcnow()))
+                self._publish(s, conversation_id, "message", {"message": view.to_json()})
+            return view, True
+        except IntegrityError:
+            if client_message_id is None:
+                raise
+        with self.session() as s:
+            row = s.execute(select(m.Message).where(m.Message.conversation_id == conversation_id,
+                                                    m.Message.client_message_id == client_message_id)).scalar_one()
+            return _message_view(row), False
+
+    def has_client_message(self, conversation_id: int, client_message_id: str) -> bool:
+        query = select(m.Message.id).where(m.Message.conversation_id == conversation_id,
+                                           m.Message.client_message_id == client_message_id).limit(1)
+        with self.session() as s:
+            return s.execute(query).first() is not None
+
+    def replies_to(self, message_id: int) -> List[MessageView]:
+        """The bot's messages after a customer message, up to the customer's next one: what that message got."""
+        first = self.message(message_id)
+        with self.session() as s:
+            next_customer = s.execute(select(func.min(m.Message.id)).where(
+                m.Message.conversation_id == first.conversation_id, m.Message.role == "customer",
+                m.Message.id > message_id)).scalar()
+            query = select(m.Message).where(m.Message.conversation_id == first.conversation_id, m.Message.role == "bot",
+                                            m.Message.id > message_id)
+            if next_customer:
+                query = query.where(m.Message.id < next_customer)
+            return [_message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
+
+    def finish_turn(self, message_id: int) -> bool:
+        """The turn of this customer message is done (its answer or handoff is stored); False if it already was,
+        which is how exactly one of two gateways takes over an interrupted turn."""
+        with self.session() as s, s.begin():
+            return s.execute(update(m.Message).where(m.Message.id == message_id, m.Message.turn_pending.is_(True))
+                             .values(turn_pending=False).execution_options(synchronize_session=False)).rowcount == 1
+
+    def interrupted_turns(self, older_than: timedelta, limit: int = 100) -> List[MessageView]:
+        """Customer messages whose turn began longer ago than any turn takes, and never finished: the gateway
+        handling them died."""
+        query = (select(m.Message).where(m.Message.turn_pending.is_(True), m.Message.created_at < m.utcnow() - older_than)
+                 .order_by(m.Message.id).limit(limit))
+        with self.session() as s:
+            return [_message_view(r) for r in s.execute(query).scalars()]
+
     def messages(self, conversation_id: int, after_id: int = 0, roles: Optional[Sequence[str]] = None) -> List[MessageView]:
         query = select(m.Message).where(m.Message.conversation_id == conversation_id, m.Message.id > after_id)
         if roles:
             query = query.where(m.Message.role.in_(list(roles)))
         with self.session() as s:
             return [_message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
+
+    def messages_page(self, conversation_id: int, before_id: Optional[int] = None, limit: int = 100,
+                      roles: Optional[Sequence[str]] = None) -> Tuple[List[MessageView], bool]:
+        """The latest `limit` messages (below `before_id`, when given), in id order, and whether there are older ones."""
+        query = select(m.Message).where(m.Message.conversation_id == conversation_id)
+        if before_id is not None:
+            query = query.where(m.Message.id < before_id)
+        if roles:
+            query = query.where(m.Message.role.in_(list(roles)))
+        with self.session() as s:
+            rows = list(s.execute(query.order_by(m.Message.id.desc()).limit(limit + 1)).scalars())
+        return [_message_view(r) for r in reversed(rows[:limit])], len(rows) > limit
 
     def message(self, message_id: int) -> MessageView:
         with self.session() as s:
@@ -247,11 +330,19 @@ class HandoffStore:
 
     # ownership
 
-    def _change_state(self, s: Session, conversation_id: int, expected: Iterable[State], target: State, **values) -> m.Conversation:
+    def _change_state(self, s: Session, conversation_id: int, expected: Iterable[State], target: State,
+                      owner: Optional[int] = None, **values) -> m.Conversation:
+        """Compare-and-set from one of the `expected` states; with `owner`, a conversation an agent has only when
+        that agent has it."""
         expected = [e for e in expected if target in ALLOWED[e]]
+        condition = m.Conversation.state.in_([e.value for e in expected])
+        if owner is not None:
+            others = [e.value for e in expected if e is not State.AGENT]
+            condition = or_(m.Conversation.state.in_(others),
+                            and_(m.Conversation.state == State.AGENT.value, m.Conversation.agent_id == owner))
         result = s.execute(
             update(m.Conversation)
-            .where(m.Conversation.id == conversation_id, m.Conversation.state.in_([e.value for e in expected]))
+            .where(m.Conversation.id == conversation_id, condition)
             .values(state=target.value, updated_at=m.utcnow(), **values)
             .execution_options(synchronize_session=False)
         )
@@ -259,9 +350,11 @@ class HandoffStore:
         s.refresh(row)
         if result.rowcount != 1:
             current = State(row.state)
+            holder = s.get(m.Agent, row.agent_id) if row.agent_id else None
             if target is State.AGENT:
-                owner = s.get(m.Agent, row.agent_id) if row.agent_id else None
-                raise AlreadyClaimed(owner.display_name if owner else None, current)
+                raise AlreadyClaimed(holder.display_name if holder else None, current)
+            if owner is not None and current is State.AGENT and row.agent_id != owner:
+                raise NotOwner(f"{holder.display_name if holder else 'another agent'} has the conversation", current)
             check_transition(current, target)
             raise TransitionRefused(f"the conversation is '{current.value}', not {[e.value for e in expected]}", current)
         self._publish(s, conversation_id, "state", {"state": target.value})
@@ -287,15 +380,19 @@ class HandoffStore:
                       .values(claimed_at=m.utcnow(), agent_id=agent_id))
             return self._conversation_view(s, row)
 
-    def return_to_bot(self, conversation_id: int) -> ConversationView:
+    def return_to_bot(self, conversation_id: int, agent_id: Optional[int] = None) -> ConversationView:
+        """waiting or agent → bot; with `agent_id`, refused (NotOwner) when another agent has the conversation."""
         with self.session() as s, s.begin():
-            row = self._change_state(s, conversation_id, [State.WAITING, State.AGENT], State.BOT, agent_id=None)
+            row = self._change_state(s, conversation_id, [State.WAITING, State.AGENT], State.BOT, owner=agent_id,
+                                     agent_id=None)
             self._end_handoff(s, row.current_handoff_id, "returned", None)
             return self._conversation_view(s, row)
 
-    def close(self, conversation_id: int, resolution: Optional[str] = None) -> ConversationView:
+    def close(self, conversation_id: int, resolution: Optional[str] = None, agent_id: Optional[int] = None) -> ConversationView:
+        """waiting or agent → closed; with `agent_id`, refused (NotOwner) when another agent has the conversation."""
         with self.session() as s, s.begin():
-            row = self._change_state(s, conversation_id, [State.WAITING, State.AGENT], State.CLOSED, awaiting_rating=True)
+            row = self._change_state(s, conversation_id, [State.WAITING, State.AGENT], State.CLOSED, owner=agent_id,
+                                     awaiting_rating=True)
             self._end_handoff(s, row.current_handoff_id, "closed", resolution)
             return self._conversation_view(s, row)
 
@@ -417,7 +514,8 @@ class HandoffStore:
             return row.attempts
 
     def has_deferred(self, conversation_id: int) -> bool:
-        query = select(m.DeferredDelivery.id).where(m.DeferredDelivery.conversation_id == conversation_id).limit(1)
+        query = select(m.DeferredDelivery.id).where(m.DeferredDelivery.conversation_id == conversation_id,
+                                                    m.DeferredDelivery.given_up_at.is_(None)).limit(1)
         with self.session() as s:
             return s.execute(query).first() is not None
 
@@ -425,7 +523,7 @@ class HandoffStore:
         """The channel's kept messages that are due, oldest first, each leased for `lease` with a compare-and-set, so
         two gateways never send the same one; a conversation's messages only up to its first one not yet due."""
         now = m.utcnow()
-        query = (select(m.DeferredDelivery).where(m.DeferredDelivery.channel == channel)
+        query = (select(m.DeferredDelivery).where(m.DeferredDelivery.channel == channel, m.DeferredDelivery.given_up_at.is_(None))
                  .order_by(m.DeferredDelivery.conversation_id, m.DeferredDelivery.message_id))
         taken: List[MessageView] = []
         with self.session() as s, s.begin():
@@ -446,15 +544,30 @@ class HandoffStore:
         return sorted(taken, key=lambda v: v.id)
 
     def give_up_delivery(self, message_id: int, tries: int, error: str) -> MessageView:
-        """The dead letter: the message is no longer tried, and the agents see in the transcript (and the live
-        feed) that the customer never got it, with the last error."""
+        """The dead letter: the message is no longer tried (nor holds back later ones), and the agents see that the
+        customer never got it, with the last error: in the transcript, the live feed and `undelivered`."""
         with self.session() as s, s.begin():
-            s.execute(delete(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id))
+            s.execute(update(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id)
+                      .values(given_up_at=m.utcnow(), attempts=tries, last_error=error[:2000]))
         message = self.message(message_id)
         note = (f"Message {message_id} could not be delivered to the customer after {tries} tries and is no longer "
                 f"retried; last error: {error[:300]}")
         return self.add_message(message.conversation_id, "system", note, None,
                                 {"undelivered": {"message_id": message_id, "tries": tries}})
+
+    def undelivered(self, limit: int = 100) -> List[Dict[str, Any]]:
+        """The dead letters, newest first: what the agents must pass on to the customer some other way."""
+        query = (select(m.DeferredDelivery, m.Message).join(m.Message, m.Message.id == m.DeferredDelivery.message_id)
+                 .where(m.DeferredDelivery.given_up_at.isnot(None))
+                 .order_by(m.DeferredDelivery.given_up_at.desc()).limit(limit))
+        with self.session() as s:
+            return [{"conversation_id": row.conversation_id, "channel": row.channel, "message": _message_view(message).to_json(),
+                     "tries": row.attempts, "last_error": (row.last_error or "")[:300], "given_up_at": iso(row.given_up_at)}
+                    for row, message in s.execute(query)]
+
+    def dismiss_undelivered(self, message_id: int) -> None:
+        """An agent has dealt with a dead letter."""
+        self.delivered(message_id)
 
     def delivered(self, message_id: int) -> None:
         with self.session() as s, s.begin():
@@ -473,15 +586,22 @@ class HandoffStore:
         with self.session() as s:
             return s.execute(select(func.max(m.LiveEvent.id))).scalar() or 0
 
-    def events_after(self, event_id: int, also_since: Optional[datetime] = None, limit: int = 500) -> List[EventView]:
-        """Events after `event_id`; with `also_since`, also newer ones with lower ids, which a concurrent
-        transaction may commit late on PostgreSQL (the caller drops the ones it has seen)."""
-        condition = m.LiveEvent.id > event_id
-        if also_since is not None:
-            condition = condition | (m.LiveEvent.created_at >= also_since)
-        query = select(m.LiveEvent).where(condition).order_by(m.LiveEvent.id).limit(limit)
+    def events_after(self, event_id: int, also_since: Optional[datetime] = None, limit: int = 500,
+                     seen: Container[int] = ()) -> List[EventView]:
+        """Up to `limit` events after `event_id`, by the primary key. With `also_since`, also the events at or
+        below `event_id` created since then that are not in `seen`: on PostgreSQL a concurrent transaction may
+        commit late, with a lower id. Those are found by the created_at index, their ids first, and only the
+        unseen ones are read whole. Two queries rather than one OR, so that neither keeps the other from its
+        index nor its limit. In id order."""
         with self.session() as s:
-            return [EventView(e.id, e.conversation_id, e.kind, dict(e.payload or {})) for e in s.execute(query).scalars()]
+            rows = list(s.execute(select(m.LiveEvent).where(m.LiveEvent.id > event_id)
+                                  .order_by(m.LiveEvent.id).limit(limit)).scalars()) if limit > 0 else []
+            if also_since is not None:
+                late = [i for i in s.execute(select(m.LiveEvent.id).where(
+                    m.LiveEvent.id <= event_id, m.LiveEvent.created_at >= also_since)).scalars() if i not in seen]
+                for start in range(0, len(late), 500):
+                    rows.extend(s.execute(select(m.LiveEvent).where(m.LiveEvent.id.in_(late[start:start + 500]))).scalars())
+            return [EventView(e.id, e.conversation_id, e.kind, dict(e.payload or {})) for e in sorted(rows, key=lambda e: e.id)]
 
     def prune_events(self, older_than: timedelta = timedelta(hours=1)) -> int:
         with self.session() as s, s.begin():
@@ -489,24 +609,65 @@ class HandoffStore:
 
     # agents
 
-    def create_agent(self, username: str, display_name: str, password: str) -> AgentView:
+    def create_agent(self, username: str, display_name: str, password: str, role: Optional[str] = None) -> AgentView:
+        """A new agent (role `agent` unless given), or a new password, name and role for an existing one, which
+        also reactivates it and ends every session of the old password."""
         if len(password) < 8:
             raise ValueError("the password must have at least 8 characters")
+        if role is not None and role not in ROLES:
+            raise ValueError(f"the role is one of {', '.join(ROLES)}")
+        username = username.strip()
+        if not username or len(username) > 80:
+            raise ValueError("the username must have 1 to 80 characters")
         with self.session() as s, s.begin():
             existing = s.execute(select(m.Agent).where(m.Agent.username == username)).scalar_one_or_none()
             if existing:
                 existing.display_name, existing.password_hash, existing.active = display_name, _password_hasher.hash(password), True
-                # a new password ends every session of the old one
+                existing.role = role or existing.role
                 s.execute(delete(m.AgentSession).where(m.AgentSession.agent_id == existing.id))
                 return _agent_view(existing)
-            agent = m.Agent(username=username, display_name=display_name, password_hash=_password_hasher.hash(password))
+            agent = m.Agent(username=username, display_name=display_name, password_hash=_password_hasher.hash(password),
+                            role=role or "agent")
             s.add(agent)
             s.flush()
             return _agent_view(agent)
 
-    def agents(self) -> List[AgentView]:
+    def agents(self, include_inactive: bool = False) -> List[AgentView]:
+        query = select(m.Agent).order_by(m.Agent.username)
+        if not include_inactive:
+            query = query.where(m.Agent.active)
         with self.session() as s:
-            return [_agent_view(a) for a in s.execute(select(m.Agent).where(m.Agent.active).order_by(m.Agent.username)).scalars()]
+            return [_agent_view(a) for a in s.execute(query).scalars()]
+
+    def agent(self, agent_id: int) -> AgentView:
+        with self.session() as s:
+            row = s.get(m.Agent, agent_id)
+            if row is None:
+                raise NotFound(f"no agent {agent_id}")
+            return _agent_view(row)
+
+    def set_agent_active(self, agent_id: int, active: bool) -> AgentView:
+        """Deactivate an agent (every session ends at once; the conversations they had go back to the queue) or
+        activate them again. The last active admin cannot be deactivated."""
+        with self.session() as s, s.begin():
+            row = s.get(m.Agent, agent_id)
+            if row is None:
+                raise NotFound(f"no agent {agent_id}")
+            if not active and row.active and row.role == "admin":
+                admins = s.execute(select(func.count()).select_from(m.Agent)
+                                   .where(m.Agent.active, m.Agent.role == "admin")).scalar()
+                if admins <= 1:
+                    raise ValueError("the last active admin cannot be deactivated")
+            row.active = active
+            if not active:
+                s.execute(delete(m.AgentSession).where(m.AgentSession.agent_id == agent_id))
+                for conversation in s.execute(select(m.Conversation).where(
+                        m.Conversation.state == State.AGENT.value, m.Conversation.agent_id == agent_id)).scalars():
+                    conversation.state, conversation.agent_id, conversation.updated_at = State.WAITING.value, None, m.utcnow()
+                    s.execute(update(m.Handoff).where(m.Handoff.id == conversation.current_handoff_id)
+                              .values(claimed_at=None, agent_id=None))
+                    self._publish(s, conversation.id, "state", {"state": State.WAITING.value})
+            return _agent_view(row)
 
     def authenticate(self, username: str, password: str) -> Optional[AgentView]:
         with self.session() as s:
@@ -522,19 +683,32 @@ class HandoffStore:
 
     def start_session(self, agent_id: int) -> str:
         token = secrets.token_urlsafe(32)
+        now = m.utcnow()
         with self.session() as s, s.begin():
-            s.add(m.AgentSession(token_hash=_token_hash(token), agent_id=agent_id, expires_at=m.utcnow() + SESSION_LIFETIME))
+            s.add(m.AgentSession(token_hash=_token_hash(token), agent_id=agent_id, expires_at=now + SESSION_LIFETIME,
+                                 last_seen_at=now))
         return token
 
-    def agent_for_session(self, token: str) -> Optional[AgentView]:
+    def agent_for_session(self, token: str, idle_timeout: timedelta = SESSION_IDLE_TIMEOUT,
+                          touch: bool = False) -> Optional[AgentView]:
+        """The agent of a live session: not expired, not idle for `idle_timeout`, the agent still active. With
+        `touch` (a request the agent made, not the console's own background checks) the session counts as used."""
+        now = m.utcnow()
         with self.session() as s:
             row = s.get(m.AgentSession, _token_hash(token))
-            if row is None or as_utc(row.expires_at) < m.utcnow():
+            if row is None or as_utc(row.expires_at) < now:
+                return None
+            last_seen = as_utc(row.last_seen_at) or as_utc(row.created_at)
+            if now - last_seen > idle_timeout:
                 return None
             agent = s.get(m.Agent, row.agent_id)
-            return _agent_view(agent) if agent and agent.active else None
+            if agent is None or not agent.active:
+                return None
+            if touch and now - last_seen >= SESSION_TOUCH_EVERY:
+                row.last_seen_at = now
+                s.commit()
+            return _agent_view(agent)
 
     def end_session(self, token: str) -> None:
         with self.session() as s, s.begin():
             s.execute(delete(m.AgentSession).where(m.AgentSession.token_hash == _token_hash(token)))
-

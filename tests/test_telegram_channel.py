@@ -207,6 +207,27 @@ async def test_malformed_or_unauthenticated_webhook_requests_are_refused(fake, s
     assert not any(call["method"] == "deleteWebhook" for call in fake.calls)  # Telegram keeps updates while we are away
 
 
+async def test_an_update_telegram_sends_again_is_handled_once(fake, sqlite_url):
+    port = free_port()
+    settings = Settings(database_url=sqlite_url, telegram_token=TOKEN, telegram_api_url=fake.url,
+                        telegram_webhook_url=f"http://127.0.0.1:{port}/webhooks/telegram", telegram_webhook_secret="s3cret-token")
+    bot = ScriptedBot()
+    async with gateway(settings, bot, port) as client:
+        update = {"update_id": 777, "message": {"message_id": 5, "date": 0, "chat": {"id": 43, "type": "private"},
+                                                "from": {"id": 43, "is_bot": False, "first_name": "Anna"}, "text": "how do I pay?"}}
+        for _ in range(3):  # Telegram repeats an update whose webhook call it thinks failed
+            reply = await client.post("/webhooks/telegram", json=update, headers={tg.SECRET_HEADER: "s3cret-token"})
+            assert reply.status == 200
+        await fake.wait_sent(43, 0)
+        await fake.text(43, "and by card?")  # the next update goes through after the repeats
+        await fake.wait_sent(43, 1)
+        store = client.server.app[TELEGRAM_KEY].router.store
+        conversation = store.find("telegram", "43")
+        assert [m.text for m in store.messages(conversation.id, 0, ["customer"])] == ["how do I pay?", "and by card?"]
+        assert [c["text"] for c in bot.calls] == ["how do I pay?", "and by card?"]
+        assert len(fake.sent_to(43)) == 2
+
+
 async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite_url, monkeypatch, caplog):
     monkeypatch.setattr(tg, "TYPING_EVERY", 0.05)
     monkeypatch.setattr(tg, "TYPING_AFTER", 0.0)

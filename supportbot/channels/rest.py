@@ -1,5 +1,5 @@
 """The customer REST channel of the gateway: POST /webhooks/rest/webhook as Rasa's REST channel (one object
-per reply with text, buttons and `custom`), plus GET /webhooks/rest/messages for messages that arrive later,
+per reply with text, buttons and `custom`; an optional `message_id` makes a retried send idempotent), plus GET /webhooks/rest/messages for messages that arrive later,
 such as an agent's replies, which a request-response client has to fetch."""
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any, Dict
 
 from aiohttp import web
 
-from handoff.router import ConversationRouter
+from handoff.router import ConversationRouter, TooManyMessages
 from handoff.store import CUSTOMER_VISIBLE_ROLES, MessageView
 from supportbot.channels.validation import MAX_SENDER_CHARS, request_problem
 
 CHANNEL = "rest"
+CAP_RETRY_AFTER_SECONDS = 300  # past the hourly cap of stored messages (handoff.limits)
 
 
 def as_rasa_reply(sender: str, message: MessageView) -> Dict[str, Any]:
@@ -63,7 +64,10 @@ def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
         if problem:
             return web.json_response({"error": problem}, status=400)
         sender = body["sender"]
-        replies = await router.receive(CHANNEL, sender, body["message"], body.get("metadata"))
+        try:
+            replies = await router.receive(CHANNEL, sender, body["message"], body.get("metadata"), body.get("message_id"))
+        except TooManyMessages as refused:
+            return web.json_response({"error": str(refused)}, status=429, headers={"Retry-After": str(CAP_RETRY_AFTER_SECONDS)})
         return web.json_response([as_rasa_reply(sender, m) for m in replies])
 
     @routes.get("/webhooks/rest/messages")

@@ -28,7 +28,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from handoff.router import ConversationRouter
+from handoff.router import ConversationRouter, TooManyMessages
 from handoff.store import ConversationView, MessageView, NotFound
 
 log = logging.getLogger(__name__)
@@ -307,7 +307,7 @@ class TelegramChannel:
                 text = await self._greeting(message.chat_id, update.effective_user)
             else:  # "/help" is just "help" to the bot
                 text = f"{command} {rest}".strip()
-        await self.converse(message.chat_id, text, update.effective_user)
+        await self.converse(message.chat_id, text, update.effective_user, update_id=update.update_id)
 
     async def on_unsupported(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -317,7 +317,7 @@ class TelegramChannel:
             reply = await self._unsupported_reply(chat_id, kind, update.effective_user)
             await self._send_safely(chat_id, reply)
         if message.caption:  # a screenshot with a question: the question is text
-            await self.converse(chat_id, message.caption, update.effective_user)
+            await self.converse(chat_id, message.caption, update.effective_user, update_id=update.update_id)
 
     async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -337,7 +337,7 @@ class TelegramChannel:
             return
         await self._without_buttons(query, "b:")
         payload, title = pressed
-        await self.converse(chat_id, payload, query.from_user, display=title)
+        await self.converse(chat_id, payload, query.from_user, display=title, update_id=update.update_id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -345,17 +345,32 @@ class TelegramChannel:
 
     # talking to the router
 
-    async def converse(self, chat_id: int, text: str, user: Optional[User], display: Optional[str] = None) -> None:
-        """`display`: a pressed button's title, which the transcript shows instead of its payload."""
+    async def converse(self, chat_id: int, text: str, user: Optional[User], display: Optional[str] = None,
+                       update_id: Optional[int] = None) -> None:
+        """`display`: a pressed button's title, which the transcript shows instead of its payload. An update
+        Telegram sends again (it does, when a webhook answered late) is handled once, by its `update_id`."""
         metadata: Dict[str, Any] = {"telegram": {"first_name": user.first_name if user else None,
                                                  "language_code": user.language_code if user else None}}
         if display:
             metadata["display"] = display
+        client_id = f"tg-update:{update_id}" if update_id is not None else None
         async with self._chat_turn(chat_id):
-            async with self.typing(chat_id):  # the router answers even when the bot fails (handoff/router.py)
-                replies = await self.router.receive(CHANNEL, str(chat_id), text, metadata)
+            if client_id and await self._seen(chat_id, client_id):
+                log.info("Telegram update %s came again; it was handled already", update_id)
+                return
+            try:
+                async with self.typing(chat_id):  # the router answers even when the bot fails (handoff/router.py)
+                    replies = await self.router.receive(CHANNEL, str(chat_id), text, metadata, client_id)
+            except TooManyMessages as refused:
+                log.warning("Telegram chat %s: a message was not kept: %s", chat_id, refused)
+                return
             for reply in replies:
                 await self._send_safely(chat_id, reply)
+
+    async def _seen(self, chat_id: int, client_id: str) -> bool:
+        store = self.router.store
+        conversation = await asyncio.to_thread(store.find, CHANNEL, str(chat_id))
+        return conversation is not None and await asyncio.to_thread(store.has_client_message, conversation.id, client_id)
 
     async def _feedback(self, query, chat_id: int, parsed: CallbackData) -> None:
         async with self._chat_turn(chat_id):

@@ -5,6 +5,7 @@ from typing import Any, Optional
 
 from handoff.limits import DEFAULT_MAX_CHARS as MAX_MESSAGE_CHARS
 MAX_SENDER_CHARS = 200
+MAX_CLIENT_MESSAGE_ID_CHARS = 100  # the client's own id of a message, which makes its retries idempotent
 
 
 def request_problem(body: Any) -> Optional[str]:
@@ -21,4 +22,12 @@ def request_problem(body: Any) -> Optional[str]:
         return f"'message' is longer than {MAX_MESSAGE_CHARS} characters"
     if "metadata" in body and not isinstance(body["metadata"], (dict, type(None))):
         return "'metadata' must be an object"
+    return client_message_id_problem(body.get("message_id"))
+
+
+def client_message_id_problem(message_id: Any) -> Optional[str]:
+    if message_id is None:
+        return None
+    if not isinstance(message_id, str) or not message_id.strip() or len(message_id) > MAX_CLIENT_MESSAGE_ID_CHARS:
+        return f"'message_id' must be a string of 1 to {MAX_CLIENT_MESSAGE_ID_CHARS} characters"
     return None
