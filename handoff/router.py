@@ -63,7 +63,7 @@ def shown_text(text: str, metadata: Optional[Dict[str, Any]]) -> Tuple[str, Opti
     than its payload ('/faq{"faq_id":"billing-refund"}'), which is kept beside it for the record."""
     display = (metadata or {}).get("display")
     if text.startswith("/") and isinstance(display, str) and display.strip():
-        return display.strip()[:200], {"button_payload": text}
+        return mask_card_numbers(display.strip()[:200]), {"button_payload": text}
     return text, None
 
 

@@ -2,6 +2,7 @@
 and a Redis lock store when REDIS_URL is set (needed as soon as several Rasa servers share the conversations)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict
 from urllib.parse import urlparse
@@ -52,5 +53,9 @@ def write_endpoints(settings: Settings, path: Path) -> Path:
     if settings.redis_url:
         endpoints["lock_store"] = lock_store_config(settings.redis_url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    # the tracker store's URL may hold the database password: readable by the owner only
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)  # also when the file was there before, readable by others
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(yaml.safe_dump(endpoints, sort_keys=False))
     return path

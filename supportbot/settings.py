@@ -46,14 +46,24 @@ class Settings:
     redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
     # the REST channel's bearer token; when unset, `run` keeps one in var/rest-api-token (see supportbot.stack)
     rest_api_token: str = field(default_factory=lambda: os.environ.get("REST_API_TOKEN", ""))
+    # an agent's console session ends after this many minutes without a request
+    session_idle_minutes: int = field(default_factory=lambda: int(os.environ.get("SESSION_IDLE_MINUTES") or 30))
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"))
     # the sites allowed to open the web chat's socket ("https://www.example.com,https://example.com"); empty: any site
     webchat_origins: str = field(default_factory=lambda: os.environ.get("WEBCHAT_ALLOWED_ORIGINS", ""))
+    # how many new web chat conversations one client address may start in an hour (0: no limit)
+    webchat_new_conversations_per_hour: int = field(
+        default_factory=lambda: int(os.environ.get("WEBCHAT_NEW_CONVERSATIONS_PER_HOUR") or 30))
+    # the gateway is behind a reverse proxy that names the client in X-Forwarded-For (only then is it believed)
+    behind_trusted_proxy: bool = field(
+        default_factory=lambda: os.environ.get("BEHIND_TRUSTED_PROXY", "") in ("1", "true", "yes"))
     # the Telegram channel (supportbot/channels/telegram.py): on when a token is set; long polling unless a webhook URL is set
     telegram_token: str = field(default_factory=lambda: os.environ.get("TELEGRAM_TOKEN", ""))
     telegram_api_url: str = field(default_factory=lambda: os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org"))
     telegram_webhook_url: str = field(default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_URL", ""))
     telegram_webhook_secret: str = field(default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_SECRET", ""))
+    # conversations (and messages) older than this many days are deleted, daily, by the gateway; 0: kept forever
+    retention_days: int = field(default_factory=lambda: int(os.environ.get("RETENTION_DAYS") or 0))
 
     def __post_init__(self) -> None:
         if self.index_dir is None:

@@ -214,6 +214,9 @@ async def test_quick_replies_show_their_title_and_hide_internal_metadata(client,
     ('{"type": "message", "text": "   "}', "bad_frame"),
     ('{"type": "message", "text": "hi", "display": 5}', "bad_frame"),
     ('{"type": "message", "text": "hi", "payload": [1]}', "bad_frame"),
+    ('{"type": "message", "text": "hi", "id": 7}', "bad_frame"),
+    ('{"type": "message", "text": "hi", "id": ""}', "bad_frame"),
+    ('{"type": "message", "text": "hi", "id": "has space"}', "bad_frame"),
     ('{"type": "feedback", "message_id": "7", "helpful": true}', "bad_frame"),
     ('{"type": "feedback", "message_id": true, "helpful": true}', "bad_frame"),
     ('{"type": "feedback", "message_id": 7, "helpful": "yes"}', "bad_frame"),
@@ -422,4 +425,33 @@ async def test_the_message_limit_follows_the_routers(database_url, aiohttp_clien
     assert (await socket.next("history"))["max_chars"] == 50, "the widget learns the limit"
     await socket.send({"type": "message", "text": "x" * 51})
     assert (await socket.next("error"))["code"] == "too_long"
+    await socket.close()
+
+
+async def test_a_message_sent_again_with_its_id_is_stored_and_answered_once(client, bot):
+    socket = await Socket.open(client)
+    await socket.send({"type": "message", "text": "how do I pay?", "id": "m-1"})
+    await socket.messages(2)
+    await socket.close()
+    again = await Socket.open(client)  # the widget resends what it is not sure got through, with the same id
+    await again.send({"type": "message", "text": "how do I pay?", "id": "m-1"})
+    await again.quiet()
+    store = client.app[ROUTER_KEY].store
+    assert [m.text for m in store.messages(conversation_id(client), roles=["customer"])] == ["how do I pay?"]
+    assert bot.calls == ["how do I pay?"]
+    await again.close()
+
+
+async def test_past_the_hourly_cap_the_customer_gets_an_error_frame(database_url, aiohttp_client, monkeypatch):
+    monkeypatch.setenv("MAX_MESSAGES_PER_HOUR", "2")
+    client = await aiohttp_client(gateway_app(database_url, FakeBot()))
+    socket = await Socket.open(client)
+    for n in range(2):
+        await socket.send({"type": "message", "text": f"message {n}"})
+        await socket.messages(2)
+    await socket.send({"type": "message", "text": "one too many"})
+    refused = await socket.next("error")
+    assert refused["code"] == "too_many_messages"
+    store = client.app[ROUTER_KEY].store
+    assert len(store.messages(conversation_id(client), roles=["customer"])) == 2
     await socket.close()

@@ -13,25 +13,35 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Deque, Dict, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from handoff.canned import CannedReplies
+from handoff.client_address import client_address
+from handoff.live_events import ERROR_BACKOFF_SECONDS, BoundedSender, LiveEventFollower
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter
-from handoff.store import AgentView, ConversationView, HandoffStore, NotFound
+from handoff.store import SESSION_IDLE_TIMEOUT, AgentView, ConversationView, HandoffStore, NotFound
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "supportbot_agent"
 MAX_TEXT_CHARS = 4000
+MAX_ID = 2**63 - 1  # the largest id the database holds
 LIVE_POLL_SECONDS = 0.3
 SESSION_CHECK_SECONDS = 2.0  # how soon a live socket closes after its session ended
 SESSION_ENDED_CLOSE_CODE = 4401
-LATE_COMMIT_WINDOW = timedelta(seconds=5)
+UNDELIVERED_SHOWN = 20  # dead letters listed with the queue
+MESSAGE_PAGE = 100      # the latest messages a conversation's details show; older ones page by page
+MAX_MESSAGE_PAGE = 500
 
 AGENT_KEY = "agent"  # the logged-in agent, on each request
+ADMIN_ROUTES = "/console/api/agents"  # managing the agents: admins only
 ROUTER_KEY = web.AppKey("router", ConversationRouter)
+
+
+def agent_json(agent: AgentView) -> Dict[str, Any]:
+    return {"id": agent.id, **agent.to_json(), "active": agent.active}
 
 
 def error(status: int, message: str) -> web.Response:
@@ -41,12 +51,19 @@ def error(status: int, message: str) -> web.Response:
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _netloc(url: str) -> Optional[str]:
+    try:
+        return urlsplit(url).netloc
+    except ValueError:  # "http://[" names no site
+        return None
+
+
 def cross_site_refusal(request: web.Request) -> Optional[web.Response]:
     """403 for a state-changing request or the live socket sent from another site (a browser says where it comes
     from in `Origin` or `Sec-Fetch-Site`; other clients send neither), and 415 for a body that is not JSON."""
     if request.method in STATE_CHANGING or request.path == "/console/api/live":
         origin = request.headers.get("Origin")
-        if origin is not None and origin != "null" and urlsplit(origin).netloc != request.host:
+        if origin is not None and origin != "null" and _netloc(origin) != request.host:
             return error(403, "requests from another site are refused")
         if origin == "null" or request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
             return error(403, "requests from another site are refused")
@@ -92,7 +109,7 @@ class LoginThrottle:
 async def _json_body(request: web.Request) -> Dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError, LookupError, web.RequestPayloadError):  # also nested too deep, an unknown charset
         raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be JSON"}), content_type="application/json")
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be a JSON object"}), content_type="application/json")
@@ -113,15 +130,33 @@ def _text_field(body: Dict[str, Any], name: str, required: bool = True) -> Optio
 
 def _conversation_id(request: web.Request) -> int:
     try:
-        return int(request.match_info["conversation_id"])
+        conversation_id = int(request.match_info["conversation_id"])
     except ValueError:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no such conversation"}), content_type="application/json")
+        conversation_id = 0
+    if 0 < conversation_id <= MAX_ID:
+        return conversation_id
+    raise web.HTTPNotFound(text=json.dumps({"error": "no such conversation"}), content_type="application/json")
+
+
+def _page_query(request: web.Request) -> Tuple[Optional[int], int]:
+    """`before` (a message id; none: the latest page) and `limit` (at most MAX_MESSAGE_PAGE) of a messages page."""
+    def positive(name: str) -> Optional[int]:
+        value = request.query.get(name)
+        if value is None:
+            return None
+        if not (value.isascii() and value.isdigit()) or len(value) > 19 or not 0 < int(value) <= MAX_ID:
+            raise web.HTTPBadRequest(text=json.dumps({"error": f"'{name}' must be a positive whole number"}),
+                                     content_type="application/json")
+        return int(value)
+
+    return positive("before"), min(positive("limit") or MESSAGE_PAGE, MAX_MESSAGE_PAGE)
 
 
 class Console:
     """Builds the JSON shapes of the API from the store; shared by the handlers and the live feed."""
 
-    def __init__(self, router: ConversationRouter, canned: CannedReplies):
+    def __init__(self, router: ConversationRouter, canned: CannedReplies, session_idle: timedelta = SESSION_IDLE_TIMEOUT):
+        self.session_idle = session_idle
         self.router = router
         self.store: HandoffStore = router.store
         self.canned = canned
@@ -146,7 +181,8 @@ class Console:
 
     def queue(self, agent: AgentView) -> Dict[str, Any]:
         return {"waiting": [self.summary(c) for c in self.store.waiting()],
-                "mine": [self.summary(c) for c in self.store.owned_by(agent.id)]}
+                "mine": [self.summary(c) for c in self.store.owned_by(agent.id)],
+                "undelivered": self.store.undelivered(UNDELIVERED_SHOWN)}
 
     def details(self, conversation_id: int, agent: AgentView) -> Dict[str, Any]:
         conversation = self.store.get(conversation_id)
@@ -169,14 +205,24 @@ class Console:
             result["rating"], result["resolution"] = handoff.rating, handoff.resolution
         else:
             result["handoff"], result["rating"], result["resolution"] = None, None, None
-        result["messages"] = [m.to_json() for m in self.store.messages(conversation_id)]
+        page = self.messages_page(conversation_id)
+        result["messages"], result["has_earlier"] = page["messages"], page["has_earlier"]
         return result
 
+    def messages_page(self, conversation_id: int, before: Optional[int] = None, limit: int = MESSAGE_PAGE) -> Dict[str, Any]:
+        self.store.get(conversation_id)  # NotFound: 404
+        messages, has_earlier = self.store.messages_page(conversation_id, before, limit)
+        return {"messages": [m.to_json() for m in messages], "has_earlier": has_earlier}
 
-def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookies: bool = False) -> web.Application:
-    console = Console(router, canned)
+
+def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookies: bool = False,
+                session_idle: timedelta = SESSION_IDLE_TIMEOUT, trust_forwarded_for: bool = False) -> web.Application:
+    """`session_idle`: a session unused this long ends (the live socket's own checks do not count as use).
+    `trust_forwarded_for`: behind a reverse proxy, logins are throttled by the address it names."""
+    console = Console(router, canned, session_idle)
     store = router.store
     logins = LoginThrottle()
+    live_sockets: Set[web.WebSocketResponse] = set()
     # password hashing (argon2) on threads of its own: a flood of logins cannot take the threads that serve customers
     hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="console-login")
 
@@ -191,9 +237,11 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
                 return refused
         if request.path.startswith("/console/api/") and request.path != "/console/api/login":
             token = request.cookies.get(SESSION_COOKIE)
-            agent = await db(store.agent_for_session, token) if token else None
+            agent = await db(store.agent_for_session, token, session_idle, True) if token else None
             if agent is None:
                 return error(401, "log in first")
+            if request.path.startswith(ADMIN_ROUTES) and not agent.is_admin:
+                return error(403, "only an admin manages the agents")
             request[AGENT_KEY] = agent
         try:
             return await handler(request)
@@ -224,7 +272,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         if not isinstance(username, str) or not isinstance(password, str):
             return error(400, "'username' and 'password' are required")
         username = username.strip()
-        address = request.remote or "unknown"
+        address = client_address(request, trust_forwarded_for)
         wait = logins.wait_seconds(username, address)
         if wait:
             reply = error(429, "too many failed logins; try again later")
@@ -263,6 +311,11 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
     @routes.get("/console/api/conversations/{conversation_id}")
     async def conversation(request: web.Request) -> web.StreamResponse:
         return web.json_response(await db(console.details, _conversation_id(request), request[AGENT_KEY]))
+
+    @routes.get("/console/api/conversations/{conversation_id}/messages")
+    async def earlier_messages(request: web.Request) -> web.StreamResponse:
+        before, limit = _page_query(request)
+        return web.json_response(await db(console.messages_page, _conversation_id(request), before, limit))
 
     @routes.post("/console/api/conversations/{conversation_id}/claim")
     async def claim(request: web.Request) -> web.StreamResponse:
@@ -306,6 +359,63 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         await router.close(_conversation_id(request), agent, resolution, tell_customer)
         return web.json_response(await db(console.details, _conversation_id(request), agent))
 
+    @routes.get("/console/api/agents")
+    async def list_agents(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"agents": [agent_json(a) for a in await db(store.agents, True)]})
+
+    @routes.post("/console/api/agents")
+    async def add_agent(request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        username = _text_field(body, "username")
+        display_name = _text_field(body, "display_name", required=False) or username.capitalize()
+        password, role = body.get("password"), body.get("role", "agent")
+        if not isinstance(password, str) or not isinstance(role, str):
+            return error(400, "'password' and 'role' must be strings")
+        existing = [a for a in await db(store.agents, True) if a.username == username]
+        if existing:
+            return error(409, f"there is an agent '{username}' already")
+        agent = await asyncio.get_running_loop().run_in_executor(
+            hashing, store.create_agent, username, display_name, password, role)
+        log.info("%s added the agent %s (%s)", request[AGENT_KEY].username, agent.username, agent.role)
+        return web.json_response({"agent": agent_json(agent)}, status=201)
+
+    async def set_active(request: web.Request, active: bool) -> web.StreamResponse:
+        try:
+            agent_id = int(request.match_info["agent_id"])
+        except ValueError:
+            agent_id = 0
+        if not 0 < agent_id <= MAX_ID:
+            return error(404, "no such agent")
+        if not active and agent_id == request[AGENT_KEY].id:
+            return error(400, "you cannot deactivate yourself")
+        agent = await db(store.set_agent_active, agent_id, active)
+        log.info("%s %s the agent %s", request[AGENT_KEY].username, "activated" if active else "deactivated", agent.username)
+        return web.json_response({"agent": agent_json(agent)})
+
+    @routes.post("/console/api/agents/{agent_id}/deactivate")
+    async def deactivate_agent(request: web.Request) -> web.StreamResponse:
+        return await set_active(request, False)
+
+    @routes.post("/console/api/agents/{agent_id}/activate")
+    async def activate_agent(request: web.Request) -> web.StreamResponse:
+        return await set_active(request, True)
+
+    @routes.get("/console/api/undelivered")
+    async def undelivered(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"undelivered": await db(store.undelivered)})
+
+    @routes.post("/console/api/undelivered/{message_id}/dismiss")
+    async def dismiss_undelivered(request: web.Request) -> web.StreamResponse:
+        try:
+            message_id = int(request.match_info["message_id"])
+        except ValueError:
+            message_id = 0
+        if not 0 < message_id <= MAX_ID:
+            return error(404, "no such message")
+        await db(store.dismiss_undelivered, message_id)
+        log.info("%s dealt with the undelivered message %s", request[AGENT_KEY].username, message_id)
+        return web.Response(status=204)
+
     @routes.get("/console/api/canned")
     async def canned_replies(request: web.Request) -> web.StreamResponse:
         query = request.query.get("q", "")[:200]
@@ -317,8 +427,10 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         agent: AgentView = request[AGENT_KEY]
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
-        feed = LiveFeed(console, agent, socket, request.cookies.get(SESSION_COOKIE, ""))
-        sender = asyncio.create_task(feed.run())
+        out = BoundedSender(socket, request.transport, name=f"the live socket of {agent.username}")
+        feed = LiveFeed(console, agent, out, request.cookies.get(SESSION_COOKIE, ""))
+        feeding = asyncio.create_task(feed.run())
+        live_sockets.add(socket)
         try:
             async for incoming in socket:
                 if incoming.type != WSMsgType.TEXT:
@@ -327,13 +439,13 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
                     event = json.loads(incoming.data)
                     if event.get("type") == "typing":
                         await router.agent_typing(int(event["conversation_id"]), agent)
-                except (ValueError, KeyError, TypeError):
-                    await socket.send_json({"type": "error", "error": "unreadable event"})
+                except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError, NotFound):
+                    out.send({"type": "error", "error": "unreadable event"})
         finally:
-            if feed.closing:
-                await asyncio.wait_for(sender, timeout=10)  # let its close frame, with the reason, go out
-            else:
-                sender.cancel()
+            live_sockets.discard(socket)
+            feeding.cancel()
+            await asyncio.gather(feeding, return_exceptions=True)
+            await out.stop()  # a close frame of the feed's, with its reason, goes out first
         return socket
 
     app = web.Application(middlewares=[errors_and_auth], client_max_size=64 * 1024)
@@ -342,6 +454,13 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
     async def stop_hashing(_app: web.Application) -> None:
         hashing.shutdown(wait=False)
 
+    async def close_live_sockets(_app: web.Application) -> None:
+        """A gateway stopping closes the agents' live sockets (their pages reconnect, to another gateway or to
+        this one when it is back), rather than waiting for them until the shutdown timeout."""
+        await asyncio.gather(*(s.close(code=WSCloseCode.GOING_AWAY, message=b"the server is stopping")
+                               for s in list(live_sockets)), return_exceptions=True)
+
+    app.on_shutdown.append(close_live_sockets)
     app.on_cleanup.append(stop_hashing)
     app.add_routes(routes)
     app.router.add_static("/console/static/", STATIC_DIR, show_index=False)
@@ -349,51 +468,59 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
 
 
 class LiveFeed:
-    """Sends one agent the events of the shared event table: queue snapshots, messages, state changes, typing."""
+    """Sends one agent the events of the shared event table: queue snapshots, messages, state changes, typing.
+    It only queues frames (`out`), so a socket that does not read holds up nothing but itself; a failure to read
+    the events or to build a frame is logged, and the feed goes on."""
 
-    def __init__(self, console: Console, agent: AgentView, socket: web.WebSocketResponse, session_token: str = ""):
+    def __init__(self, console: Console, agent: AgentView, out: BoundedSender, session_token: str = "",
+                 poll_seconds: float = LIVE_POLL_SECONDS):
         self.console = console
         self.agent = agent
-        self.socket = socket
+        self.out = out
         self.session_token = session_token
-        self.closing = False  # the feed itself is closing the socket (its session ended)
-        self.seen: Set[int] = set()
+        self.follower = LiveEventFollower(console.store, poll_seconds=poll_seconds)
 
     async def _session_ended(self) -> bool:
         """Logout, expiry, a new password or a deactivated agent: the socket closes with its session."""
-        return await asyncio.to_thread(self.console.store.agent_for_session, self.session_token) is None
+        return await asyncio.to_thread(self.console.store.agent_for_session, self.session_token,
+                                       self.console.session_idle) is None
 
     async def run(self) -> None:
-        store = self.console.store
-        cursor = await asyncio.to_thread(store.last_event_id)
-        await self.socket.send_json({"type": "queue", **await asyncio.to_thread(self.console.queue, self.agent)})
         checked = time.monotonic()
-        try:
-            while not self.socket.closed:
-                await asyncio.sleep(LIVE_POLL_SECONDS)
-                if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
-                    checked = time.monotonic()
-                    if await self._session_ended():
-                        self.closing = True
-                        await self.socket.close(code=SESSION_ENDED_CLOSE_CODE, message=b"session ended")
-                        return
-                since = datetime.now(timezone.utc) - LATE_COMMIT_WINDOW
-                events = [e for e in await asyncio.to_thread(store.events_after, cursor, since) if e.id not in self.seen]
-                if not events:
-                    continue
-                queue_changed = False
-                for event in events:
-                    self.seen.add(event.id)
-                    cursor = max(cursor, event.id)
-                    queue_changed |= await self._send(event)
-                if queue_changed:
-                    await self.socket.send_json({"type": "queue", **await asyncio.to_thread(self.console.queue, self.agent)})
-                if len(self.seen) > 5000:
-                    self.seen = {i for i in self.seen if i > cursor - 1000}
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        except Exception:
-            log.exception("the live feed of %s stopped", self.agent.username)
+        while not self.out.closed:
+            try:
+                if not self.follower.following:
+                    await self.follower.start()  # before the snapshot, so that no event falls in between
+                    await self._send_queue()
+                else:
+                    if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
+                        checked = time.monotonic()
+                        if await self._session_ended():
+                            self.out.finish(SESSION_ENDED_CLOSE_CODE, b"session ended")
+                            return
+                    await self._pass_on(await self.follower.next_batch())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the live feed of %s failed; trying again", self.agent.username)
+                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
+                continue
+            await self.follower.wait()
+
+    async def _pass_on(self, events) -> None:
+        queue_changed = False
+        for event in events:
+            try:
+                queue_changed |= await self._send(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live event %s could not be sent to %s", event.id, self.agent.username)
+        if queue_changed:
+            await self._send_queue()
+
+    async def _send_queue(self) -> None:
+        self.out.send({"type": "queue", **await asyncio.to_thread(self.console.queue, self.agent)})
 
     async def _send(self, event) -> bool:
         """Send one event; True when the queue may have changed."""
@@ -402,14 +529,14 @@ class LiveFeed:
             if conversation.state == "bot":
                 return False  # the bot's own conversations are not the agents' business
             message = event.payload.get("message") or {}
-            await self.socket.send_json({"type": "message", "message": message})
+            self.out.send({"type": "message", "message": message})
             return message.get("role") == "customer"
         if event.kind == "typing":
             if event.payload.get("who") == "customer":
-                await self.socket.send_json({"type": "typing", "conversation_id": event.conversation_id, "who": "customer"})
+                self.out.send({"type": "typing", "conversation_id": event.conversation_id, "who": "customer"})
             return False
         if event.kind == "state":
             conversation = await asyncio.to_thread(self.console.store.get, event.conversation_id)
-            await self.socket.send_json({"type": "conversation", "conversation": await asyncio.to_thread(self.console.summary, conversation)})
+            self.out.send({"type": "conversation", "conversation": await asyncio.to_thread(self.console.summary, conversation)})
             return True
         return False

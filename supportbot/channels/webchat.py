@@ -3,7 +3,8 @@
 Customer messages go through the conversation router like every other channel. Whatever reaches the
 conversation later (an agent's reply, queue and ownership changes, typing) comes from the shared
 live_events table, which one poller per gateway process follows and fans out to the sockets it serves,
-so several gateways can serve the same customers."""
+so several gateways can serve the same customers. Every frame to a socket goes through its own bounded queue:
+a customer whose connection does not keep up is disconnected, and nobody else waits for them."""
 from __future__ import annotations
 
 import asyncio
@@ -11,14 +12,17 @@ import json
 import logging
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from collections import deque
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Callable, Deque, Dict, List, Optional, Set
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.replies.composer import bot_name
-from handoff.router import ConversationRouter
+from handoff.live_events import (ERROR_BACKOFF_SECONDS, SEND_QUEUE_FRAMES, SEND_TIMEOUT_SECONDS, BoundedSender,
+                                 LiveEventFollower)
+from handoff.client_address import client_address
+from handoff.router import ConversationRouter, TooManyMessages
 from handoff.store import CUSTOMER_VISIBLE_ROLES, EventView, HandoffStore, MessageView, NotFound
 from supportbot.channels.validation import MAX_MESSAGE_CHARS
 
@@ -27,13 +31,15 @@ log = logging.getLogger(__name__)
 CHANNEL = "webchat"
 STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
 SESSION_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # the widget's own id of a message: a resend is stored once
 MAX_FRAME_CHARS = 16 * 1024      # larger frames get an error frame and are dropped
 MAX_SOCKET_BYTES = 64 * 1024     # larger frames close the socket (1009), aiohttp's own limit
 MAX_PENDING = 10                 # messages and feedback queued behind the one being answered
-HISTORY_LIMIT = 300
+MAX_ID = 2**63 - 1               # the largest id the database holds
+HISTORY_PAGE = 100               # messages in the history frame; older ones on request, page by page
 HEARTBEAT_SECONDS = 25
 POLL_SECONDS = 0.3
-LATE_COMMIT_WINDOW = timedelta(seconds=5)
+NEW_CONVERSATIONS_PER_HOUR = 30  # per client address
 CUSTOMER_TYPING_EVERY = 2.0
 # what of a message's metadata the customer may see (not scores, sentiment or handoff reasons)
 PUBLIC_META = ("kind", "language", "faq_id", "position", "expected_minutes", "after_hours", "agent", "rating", "intent")
@@ -58,6 +64,15 @@ def valid_session(session: Any) -> bool:
     return isinstance(session, str) and bool(SESSION_PATTERN.match(session))
 
 
+def storable(text: str) -> bool:
+    """Whether the database can keep `text`: JSON may carry lone surrogates ("\\ud800"), which UTF-8 cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def public_message(message: Dict[str, Any]) -> Dict[str, Any]:
     """A stored message (MessageView.to_json()) as the customer sees it. A pressed quick reply is stored under
     its title (the router keeps the payload aside), so it reads as the customer chose it."""
@@ -78,7 +93,7 @@ def parse_frame(data: str, max_chars: int = MAX_MESSAGE_CHARS) -> Dict[str, Any]
         raise FrameError("too_big", f"a frame may have at most {MAX_FRAME_CHARS} characters")
     try:
         frame = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise FrameError("bad_frame", "a frame must be a JSON object")
     if not isinstance(frame, dict):
         raise FrameError("bad_frame", "a frame must be a JSON object")
@@ -96,25 +111,37 @@ def parse_frame(data: str, max_chars: int = MAX_MESSAGE_CHARS) -> Dict[str, Any]
             raise FrameError("bad_frame", "'display' must be a string")
         if "payload" in frame and not isinstance(frame["payload"], (dict, type(None))):
             raise FrameError("bad_frame", "'payload' must be an object")
+        if not storable(text) or not storable(frame.get("display") or ""):
+            raise FrameError("bad_frame", "'text' and 'display' must be valid unicode")
+        if "id" in frame and not (isinstance(frame["id"], str) and CLIENT_MESSAGE_ID.match(frame["id"])):
+            raise FrameError("bad_frame", "'id' must be 1-100 characters of A-Z, a-z, 0-9, '_' and '-'")
     elif kind == "feedback":
         message_id, helpful = frame.get("message_id"), frame.get("helpful")
-        if not isinstance(message_id, int) or isinstance(message_id, bool) or message_id <= 0:
+        if not isinstance(message_id, int) or isinstance(message_id, bool) or not 0 < message_id <= MAX_ID:
             raise FrameError("bad_frame", "'message_id' must be a message id")
         if not isinstance(helpful, bool):
             raise FrameError("bad_frame", "'helpful' must be true or false")
     elif kind == "typing":
         pass
+    elif kind == "history":
+        before = frame.get("before")
+        if not isinstance(before, int) or isinstance(before, bool) or not 0 < before <= MAX_ID:
+            raise FrameError("bad_frame", "'before' must be a message id")
     else:
         raise FrameError("bad_frame", f"unknown frame type {str(kind)[:40]!r}")
     return frame
 
 
 class Client:
-    """One customer's socket."""
+    """One customer's socket. Frames to it are only ever queued (`out`), never awaited."""
 
-    def __init__(self, hub: "WebchatHub", socket: web.WebSocketResponse):
+    def __init__(self, hub: "WebchatHub", socket: web.WebSocketResponse, address: str = "unknown",
+                 transport: Optional[asyncio.BaseTransport] = None):
         self.hub = hub
         self.socket = socket
+        self.address = address
+        self.out = BoundedSender(socket, transport, max_queued=hub.send_queue_frames, send_timeout=hub.send_timeout,
+                                 name=f"a web chat socket of {address}")
         self.session: Optional[str] = None
         self.conversation_id: Optional[int] = None
         self.sent: Set[int] = set()            # message ids this socket has been sent
@@ -125,62 +152,88 @@ class Client:
         self.jobs: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
         self.worker: Optional[asyncio.Task] = None
 
-    async def send(self, frame: Dict[str, Any]) -> None:
-        if self.socket.closed:
-            return
-        try:
-            await self.socket.send_json(frame)
-        except (ConnectionResetError, RuntimeError):
-            pass  # the socket went away meanwhile; the reader loop ends by itself
+    def send(self, frame: Dict[str, Any]) -> None:
+        self.out.send(frame)
 
-    async def error(self, code: str, message: str) -> None:
-        await self.send({"type": "error", "code": code, "error": message})
+    def error(self, code: str, message: str) -> None:
+        self.send({"type": "error", "code": code, "error": message})
 
-    async def send_message(self, message: Dict[str, Any]) -> None:
+    def send_message(self, message: Dict[str, Any]) -> None:
         """A stored message, once per socket, customer-visible roles only."""
         if message.get("role") not in CUSTOMER_VISIBLE_ROLES or message.get("id") in self.sent:
             return
         self.sent.add(message["id"])
-        await self.send({"type": "message", "message": public_message(message)})
+        self.send({"type": "message", "message": public_message(message)})
 
-    async def live(self, frame: Dict[str, Any]) -> None:
+    def live(self, frame: Dict[str, Any]) -> None:
         """A frame from the poller; held back until the history is out."""
         if not self.ready:
-            self.held.append(frame)
+            if len(self.held) < self.hub.send_queue_frames:
+                self.held.append(frame)
             return
-        await self._deliver(frame)
+        self._deliver(frame)
 
-    async def _deliver(self, frame: Dict[str, Any]) -> None:
+    def _deliver(self, frame: Dict[str, Any]) -> None:
         if frame["type"] == "message":
-            await self.send_message(frame["message"])
+            self.send_message(frame["message"])
         elif frame["type"] == "status":
-            await self.send_status(frame)
+            self.send_status(frame)
         else:
-            await self.send(frame)
+            self.send(frame)
 
-    async def send_status(self, status: Dict[str, Any]) -> None:
+    def send_status(self, status: Dict[str, Any]) -> None:
         if status != self.last_status:
             self.last_status = status
-            await self.send(status)
+            self.send(status)
 
-    async def release(self) -> None:
+    def release(self) -> None:
         self.ready = True
         held, self.held = self.held, []
         for frame in held:
-            await self._deliver(frame)
+            self._deliver(frame)
+
+
+class NewConversationLimit:
+    """At most `per_hour` new conversations per client address in any hour (0: no limit). Counted in the memory
+    of this gateway process: each gateway allows as many, and a restart forgets."""
+
+    def __init__(self, per_hour: int, window: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+        self.per_hour = per_hour
+        self.window = window
+        self.clock = clock
+        self._starts: Dict[str, Deque[float]] = {}
+
+    def allow(self, address: str) -> bool:
+        """Whether `address` may start one more conversation now; if so, it is counted."""
+        if self.per_hour <= 0:
+            return True
+        now = self.clock()
+        if len(self._starts) > 10_000:  # addresses that started nothing for an hour are forgotten
+            self._starts = {a: s for a, s in self._starts.items() if s and now - s[-1] < self.window}
+        starts = self._starts.setdefault(address, deque())
+        while starts and now - starts[0] >= self.window:
+            starts.popleft()
+        if len(starts) >= self.per_hour:
+            return False
+        starts.append(now)
+        return True
 
 
 class WebchatHub:
     """The sockets this gateway process serves, by conversation, and the one poller that feeds them."""
 
-    def __init__(self, router: ConversationRouter, poll_seconds: float = POLL_SECONDS):
+    def __init__(self, router: ConversationRouter, poll_seconds: float = POLL_SECONDS,
+                 new_conversations_per_hour: int = NEW_CONVERSATIONS_PER_HOUR, trust_forwarded_for: bool = False,
+                 send_queue_frames: int = SEND_QUEUE_FRAMES, send_timeout: float = SEND_TIMEOUT_SECONDS):
         self.router = router
         self.store: HandoffStore = router.store
-        self.poll_seconds = poll_seconds
         self.clients: Set[Client] = set()
         self.by_conversation: Dict[int, Set[Client]] = {}
-        self.cursor: Optional[int] = None
-        self.seen: Set[int] = set()
+        self.follower = LiveEventFollower(self.store, poll_seconds=poll_seconds)
+        self.new_conversations = NewConversationLimit(new_conversations_per_hour)
+        self.trust_forwarded_for = trust_forwarded_for
+        self.send_queue_frames = send_queue_frames
+        self.send_timeout = send_timeout
         self.task: Optional[asyncio.Task] = None
 
     async def _db(self, method, *args):
@@ -190,8 +243,7 @@ class WebchatHub:
 
     async def attach(self, client: Client, conversation_id: int) -> None:
         """From now on the poller sends this conversation's events to the client."""
-        if self.cursor is None:  # taken before the caller reads the history, so nothing falls in between
-            self.cursor = await self._db(self.store.last_event_id)
+        await self.follower.start()  # before the caller reads the history, so nothing falls in between
         if client.conversation_id is not None:
             self.by_conversation.get(client.conversation_id, set()).discard(client)
         client.conversation_id = conversation_id
@@ -209,8 +261,7 @@ class WebchatHub:
                 if not served:
                     del self.by_conversation[client.conversation_id]
         if not self.clients:
-            self.cursor = None  # idle: no polling until the next customer comes
-            self.seen.clear()
+            self.follower.stop()  # idle: no polling until the next customer comes
 
     def local(self, conversation_id: int) -> List[Client]:
         return list(self.by_conversation.get(conversation_id, ()))
@@ -230,14 +281,15 @@ class WebchatHub:
             return
         for conversation_id, status in (await self._db(self.store.customer_statuses, served)).items():
             for client in self.local(conversation_id):
-                await client.live({"type": "status", **status})
+                client.live({"type": "status", **status})
 
     # the poller
 
     async def run(self) -> None:
+        """Until cancelled: a failure is logged, and the poller tries again after a pause."""
         while True:
-            await asyncio.sleep(self.poll_seconds)
-            if self.cursor is None or not self.by_conversation:
+            await self.follower.wait()
+            if not self.follower.following or not self.by_conversation:
                 continue
             try:
                 await self.poll_once()
@@ -245,30 +297,27 @@ class WebchatHub:
                 raise
             except Exception:
                 log.exception("the web chat's live poller failed; trying again")
+                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
 
     async def poll_once(self) -> None:
-        since = datetime.now(timezone.utc) - LATE_COMMIT_WINDOW
-        events = [e for e in await self._db(self.store.events_after, self.cursor or 0, since) if e.id not in self.seen]
-        if not events:
-            return
+        events = await self.follower.next_batch()
         status_changed: Set[int] = set()
         queue_moved = False
         for event in events:
-            self.seen.add(event.id)
-            self.cursor = max(self.cursor or 0, event.id)
             if event.kind == "state":
                 queue_moved = True
                 status_changed.add(event.conversation_id)
-            else:
-                await self._fan_out(event)
+                continue
+            try:
+                self._fan_out(event)
+            except Exception:
+                log.exception("live event %s could not be passed on to the web chat", event.id)
         if queue_moved:  # someone's handoff, claim or return moves everyone behind them in the queue
             waiting = {c.conversation_id for c in self.clients
                        if c.conversation_id is not None and (c.last_status or {}).get("state") == "waiting"}
             await self.refresh_status(sorted(status_changed | waiting))
-        if len(self.seen) > 5000:
-            self.seen = {i for i in self.seen if i > (self.cursor or 0) - 1000}
 
-    async def _fan_out(self, event: EventView) -> None:
+    def _fan_out(self, event: EventView) -> None:
         clients = self.local(event.conversation_id)
         if not clients:
             return
@@ -276,11 +325,11 @@ class WebchatHub:
             message = event.payload.get("message")
             if isinstance(message, dict) and message.get("role") in CUSTOMER_VISIBLE_ROLES:
                 for client in clients:
-                    await client.live({"type": "message", "message": message})
+                    client.live({"type": "message", "message": message})
         elif event.kind == "typing" and event.payload.get("who") == "agent":
             frame = {"type": "typing", "who": "agent", "agent": event.payload.get("agent"), "active": True}
             for client in clients:
-                await client.live(frame)
+                client.live(frame)
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self.run())
@@ -292,8 +341,8 @@ class WebchatHub:
                 await self.task
             except (asyncio.CancelledError, Exception):
                 pass
-        for client in list(self.clients):
-            await client.socket.close()
+        closing = [client.out.close(WSCloseCode.GOING_AWAY, b"server shutdown") for client in list(self.clients)]
+        await asyncio.gather(*closing, return_exceptions=True)
 
     # the socket
 
@@ -302,38 +351,39 @@ class WebchatHub:
         if not socket.can_prepare(request).ok:
             return web.json_response({"error": "this is a WebSocket: connect with a WebSocket client"}, status=400)
         await socket.prepare(request)
-        client = Client(self, socket)
+        client = Client(self, socket, client_address(request, self.trust_forwarded_for), request.transport)
         self.add(client)
         client.worker = asyncio.create_task(self._work(client))
         try:
             async for incoming in socket:
                 if incoming.type == WSMsgType.BINARY:
-                    await client.error("bad_frame", "frames are JSON text")
+                    client.error("bad_frame", "frames are JSON text")
                     continue
                 if incoming.type != WSMsgType.TEXT:
                     continue
                 try:
                     frame = parse_frame(incoming.data, self.router.limits.max_chars)
                 except FrameError as problem:
-                    await client.error(problem.code, str(problem))
+                    client.error(problem.code, str(problem))
                     continue
                 await self._accept(client, frame)
         finally:
             client.worker.cancel()
             self.remove(client)
+            await client.out.stop()
         return socket
 
     async def _accept(self, client: Client, frame: Dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "hello":
             if client.session is not None and frame["session"] != client.session:
-                await client.error("bad_session", "this socket already belongs to another session")
+                client.error("bad_session", "this socket already belongs to another session")
                 return
             client.session = frame["session"]
             await client.jobs.put(frame)  # after any earlier job, so the history includes its answers
             return
         if client.session is None:
-            await client.error("hello_first", "send a hello frame with your session first")
+            client.error("hello_first", "send a hello frame with your session first")
             return
         if kind == "typing":
             now = time.monotonic()
@@ -345,7 +395,7 @@ class WebchatHub:
                     log.exception("could not publish the customer's typing")
             return
         if client.jobs.qsize() >= MAX_PENDING:
-            await client.error("busy", "too many messages at once; please wait for the answers")
+            client.error("busy", "too many messages at once; please wait for the answers")
             return
         await client.jobs.put(frame)
 
@@ -360,34 +410,59 @@ class WebchatHub:
                     await self._message(client, frame)
                 elif frame["type"] == "feedback":
                     await self._feedback(client, frame)
+                elif frame["type"] == "history":
+                    await self._earlier(client, frame["before"])
             except asyncio.CancelledError:
                 raise
+            except FrameError as refused:
+                client.error(refused.code, str(refused))
             except Exception:
                 log.exception("web chat frame %s failed", frame.get("type"))
-                await client.error("server_error", "something went wrong; please try again")
+                client.error("server_error", "something went wrong; please try again")
 
     async def _hello(self, client: Client) -> None:
         client.ready = False
         conversation = await self._db(self.store.find, CHANNEL, client.session)
         messages: List[MessageView] = []
+        has_earlier = False
         if conversation is not None:
             await self.attach(client, conversation.id)
-            messages = await self._db(self.store.messages, conversation.id, 0, CUSTOMER_VISIBLE_ROLES)
-            messages = messages[-HISTORY_LIMIT:]
+            messages, has_earlier = await self._db(self.store.messages_page, conversation.id, None, HISTORY_PAGE,
+                                                   CUSTOMER_VISIBLE_ROLES)
         status = await self._db(self.status, conversation.id if conversation else None)
         client.sent.update(m.id for m in messages)
         client.last_status = status
-        await client.send({
+        client.send({
             "type": "history", "bot_name": bot_name(), "max_chars": self.router.limits.max_chars,
-            "messages": [public_message(m.to_json()) for m in messages],
+            "messages": [public_message(m.to_json()) for m in messages], "has_earlier": has_earlier,
             "status": {k: v for k, v in status.items() if k != "type"},
         })
-        await client.release()
+        client.release()
+
+    async def _earlier(self, client: Client, before: int) -> None:
+        """The page of messages before `before`, for a customer scrolling back."""
+        messages: List[MessageView] = []
+        has_earlier = False
+        conversation_id = client.conversation_id
+        if conversation_id is None:
+            conversation = await self._db(self.store.find, CHANNEL, client.session)
+            conversation_id = conversation.id if conversation else None
+        if conversation_id is not None:
+            messages, has_earlier = await self._db(self.store.messages_page, conversation_id, before, HISTORY_PAGE,
+                                                   CUSTOMER_VISIBLE_ROLES)
+        client.send({"type": "history_page", "before": before, "has_earlier": has_earlier,
+                     "messages": [public_message(m.to_json()) for m in messages]})
 
     async def _ensure_attached(self, client: Client) -> None:
-        """The conversation exists from the first message on; the customer's other tabs follow it too."""
+        """The conversation exists from the first message on; the customer's other tabs follow it too. A new one
+        only while the customer's address has not started too many (nothing is stored then)."""
         if client.conversation_id is None:
-            conversation = await self._db(self.store.conversation, CHANNEL, client.session)
+            conversation = await self._db(self.store.find, CHANNEL, client.session)
+            if conversation is None:
+                if not self.new_conversations.allow(client.address):
+                    raise FrameError("too_many_conversations", "Sorry, too many new conversations have been started "
+                                     "from your address lately. Please continue an earlier one or try again later.")
+                conversation = await self._db(self.store.conversation, CHANNEL, client.session)
             for other in [c for c in self.clients if c.session == client.session and c.conversation_id is None]:
                 await self.attach(other, conversation.id)
 
@@ -403,7 +478,10 @@ class WebchatHub:
         if bot_speaks:
             await self._typing(client, True)
         try:
-            replies = await self.router.receive(CHANNEL, client.session, frame["text"], metadata)
+            replies = await self.router.receive(CHANNEL, client.session, frame["text"], metadata, frame.get("id"))
+        except TooManyMessages as refused:
+            client.error("too_many_messages", str(refused))
+            return
         finally:
             if bot_speaks:
                 await self._typing(client, False)
@@ -418,7 +496,7 @@ class WebchatHub:
         ordered = sorted(stored + [r for r in replies if r.id not in known], key=lambda m: m.id)
         for message in ordered:
             for other in self.local(client.conversation_id):
-                await other.send_message(message.to_json())
+                other.send_message(message.to_json())
 
     async def _feedback(self, client: Client, frame: Dict[str, Any]) -> None:
         await self._ensure_attached(client)
@@ -429,7 +507,7 @@ class WebchatHub:
         try:
             replies = await self.router.feedback(CHANNEL, client.session, frame["message_id"], frame["helpful"])
         except (NotFound, ValueError) as problem:
-            await client.error("bad_feedback", str(problem) or "no such answer in this conversation")
+            client.error("bad_feedback", str(problem) or "no such answer in this conversation")
             return
         finally:
             if bot_speaks:
@@ -440,7 +518,7 @@ class WebchatHub:
     async def _typing(self, client: Client, active: bool) -> None:
         frame = {"type": "typing", "who": "bot", "agent": None, "active": active}
         for other in self.local(client.conversation_id) or [client]:
-            await other.send(frame)
+            other.send(frame)
 
 
 def parse_origins(allowed: str) -> Optional[Set[str]]:
@@ -478,10 +556,19 @@ def webchat_routes(hub: WebchatHub, allowed_origins: Optional[Set[str]] = None) 
     return routes
 
 
-def install_webchat(app: web.Application, router: ConversationRouter, allowed_origins: str = "") -> WebchatHub:
+HUB_KEY = web.AppKey("webchat_hub", WebchatHub)
+
+
+def install_webchat(app: web.Application, router: ConversationRouter, allowed_origins: str = "",
+                    new_conversations_per_hour: int = NEW_CONVERSATIONS_PER_HOUR,
+                    trust_forwarded_for: bool = False) -> WebchatHub:
     """Adds the web chat's routes to the gateway and runs its live poller while the app runs. `allowed_origins`:
-    the sites that may open the socket, comma-separated (the gateway's own demo page always may); empty: any."""
-    hub = WebchatHub(router)
+    the sites that may open the socket, comma-separated (the gateway's own demo page always may); empty: any.
+    `new_conversations_per_hour`: per client address (0: no limit); `trust_forwarded_for`: the gateway is behind
+    a proxy that names the client in X-Forwarded-For."""
+    hub = WebchatHub(router, new_conversations_per_hour=new_conversations_per_hour,
+                     trust_forwarded_for=trust_forwarded_for)
+    app[HUB_KEY] = hub
     app.add_routes(webchat_routes(hub, parse_origins(allowed_origins)))
 
     async def poller(app: web.Application):

@@ -263,6 +263,7 @@
   function enterConsole(agent) {
     state.me = agent;
     setText($('agent-name'), agent.display_name || agent.username);
+    show($('agents-toggle'), agent.role === 'admin');
     showView('console');
     hideError();
     renderConversation();
@@ -299,6 +300,10 @@
     setText($('canned-status'), '');
     $('queue-waiting').replaceChildren();
     $('queue-mine').replaceChildren();
+    $('undelivered-list').replaceChildren();
+    $('agents-list').replaceChildren();
+    show($('agents-panel'), false);
+    show($('agents-toggle'), false);
     document.title = 'Agent console';
     history.replaceState(null, '', location.pathname + location.search);
   }
@@ -346,16 +351,100 @@
     return Object.assign({}, summary, { _since: waitStart(summary) });
   }
 
-  function setQueue(waiting, mine) {
+  function setQueue(waiting, mine, undelivered) {
     state.waiting = (Array.isArray(waiting) ? waiting : []).map(stamp);
     state.mine = (Array.isArray(mine) ? mine : []).map(stamp);
     renderQueue();
+    renderUndelivered(Array.isArray(undelivered) ? undelivered : []);
+  }
+
+  // Dead letters: messages a channel could not deliver after every retry.
+  function renderUndelivered(items) {
+    $('undelivered-list').replaceChildren(...items.map((d) => el('li', { className: 'undelivered-item', attrs: { 'data-testid': 'undelivered-item' } },
+      el('span', { className: 'qi-top' },
+        el('span', { className: 'qi-name', text: `#${d.conversation_id} · ${d.channel}` }),
+        el('span', { className: 'muted small', text: `${d.tries} tries` })),
+      el('span', { className: 'qi-last', text: (d.message && d.message.text) || '—' }),
+      el('span', { className: 'qi-bottom' },
+        el('button', { type: 'button', className: 'link-button', text: 'Open', on: { click: () => openConversation(d.conversation_id) } }),
+        el('button', {
+          type: 'button', className: 'link-button', text: 'Dealt with', attrs: { 'data-testid': 'undelivered-dismiss' },
+          on: { click: () => dismissUndelivered(d.message.id) },
+        })))));
+    setText($('undelivered-count'), items.length);
+    show($('undelivered-section'), items.length > 0);
+  }
+
+  async function dismissUndelivered(messageId) {
+    try {
+      await api('POST', `/undelivered/${encodeURIComponent(messageId)}/dismiss`);
+      await loadQueue();
+    } catch (err) {
+      reportError(err, 'Could not mark it as dealt with');
+    }
+  }
+
+  // ---------------------------------------------------------------- agents (admins only)
+
+  function toggleAgentsPanel() {
+    const open = $('agents-panel').hidden;
+    show($('agents-panel'), open);
+    $('agents-toggle').setAttribute('aria-expanded', String(open));
+    if (open) loadAgents();
+  }
+
+  async function loadAgents() {
+    try {
+      const data = await api('GET', '/agents');
+      $('agents-list').replaceChildren(...data.agents.map((a) => el('tr', { dataset: { username: a.username } },
+        el('td', { text: a.username }),
+        el('td', { text: a.display_name }),
+        el('td', { text: a.role === 'admin' ? 'Admin' : 'Agent' }),
+        el('td', { text: a.active ? 'Active' : 'Deactivated' }),
+        el('td', null, state.me && a.username === state.me.username ? null : el('button', {
+          type: 'button', className: a.active ? 'danger' : '', text: a.active ? 'Deactivate' : 'Activate',
+          attrs: { 'data-testid': `agent-${a.active ? 'deactivate' : 'activate'}` },
+          on: { click: () => setAgentActive(a, !a.active) },
+        })))));
+    } catch (err) {
+      reportError(err, 'Could not load the agents');
+    }
+  }
+
+  async function setAgentActive(agent, active) {
+    try {
+      await api('POST', `/agents/${encodeURIComponent(agent.id)}/${active ? 'activate' : 'deactivate'}`);
+      announce(`${agent.username} ${active ? 'activated' : 'deactivated'}`);
+      await loadAgents();
+    } catch (err) {
+      reportError(err, 'Could not change the agent');
+    }
+  }
+
+  async function onAddAgent(event) {
+    event.preventDefault();
+    const username = $('agent-username').value.trim();
+    const password = $('agent-password').value;
+    if (!username || password.length < 8) {
+      showError('Give a username and a password of 8 characters or more.');
+      return;
+    }
+    try {
+      await api('POST', '/agents', {
+        username, password, display_name: $('agent-display-name').value.trim() || null, role: $('agent-role').value,
+      });
+      $('agent-form').reset();
+      announce(`${username} added`);
+      await loadAgents();
+    } catch (err) {
+      reportError(err, 'Could not add the agent');
+    }
   }
 
   async function loadQueue() {
     try {
       const data = await api('GET', '/queue');
-      if (state.me) setQueue(data.waiting, data.mine);
+      if (state.me) setQueue(data.waiting, data.mine, data.undelivered);
     } catch (err) {
       if (err.status !== 401) reportError(err, 'Could not load the queue');
     }
@@ -543,7 +632,7 @@
 
   function setConversation(conv, { fresh }) {
     const previous = state.conv;
-    state.conv = Object.assign({}, conv, { _since: waitStart(conv) });
+    state.conv = Object.assign({}, conv, { _since: waitStart(conv) }, fresh ? {} : keptEarlier(previous, conv));
     state.openId = conv.id;
     if (fresh || !previous || previous.id !== conv.id) {
       hideTyping();
@@ -554,6 +643,52 @@
     renderConversation({ fresh });
     const language = conversationLanguage();
     if (language !== state.cannedLanguage && $('canned-search').value.trim()) searchCanned();
+  }
+
+  // The earlier pages the agent loaded stay when the conversation is refreshed, as long as they join its latest page.
+  function keptEarlier(previous, conv) {
+    if (!previous || previous.id !== conv.id || !conv.has_earlier) return {};
+    const before = Array.isArray(previous.messages) ? previous.messages : [];
+    const latest = Array.isArray(conv.messages) ? conv.messages : [];
+    if (!before.length || !latest.length || before[before.length - 1].id < latest[0].id) return {};
+    const older = before.filter((m) => m.id < latest[0].id);
+    if (!older.length) return {};
+    return { messages: older.concat(latest), has_earlier: Boolean(previous.has_earlier) };
+  }
+
+  async function loadEarlier(button) {
+    const c = state.conv;
+    const messages = c && Array.isArray(c.messages) ? c.messages : [];
+    if (!messages.length) return;
+    const id = c.id;
+    button.disabled = true;
+    setText(button, 'Loading…');
+    try {
+      const params = new URLSearchParams({ before: String(messages[0].id) });
+      const page = await api('GET', `/conversations/${encodeURIComponent(id)}/messages?${params.toString()}`);
+      if (!state.conv || state.conv.id !== id) return;
+      const known = new Set(state.conv.messages.map((m) => m.id));
+      const older = (Array.isArray(page.messages) ? page.messages : []).filter((m) => !known.has(m.id));
+      const transcript = $('transcript');
+      const fromBottom = transcript.scrollHeight - transcript.scrollTop;
+      state.conv.messages = older.concat(state.conv.messages);
+      state.conv.has_earlier = Boolean(page.has_earlier);
+      state.stickToBottom = false;
+      renderTranscript(false);
+      transcript.scrollTop = transcript.scrollHeight - fromBottom;  // the messages read so far stay in view
+    } catch (err) {
+      button.disabled = false;
+      setText(button, 'Show earlier messages');
+      if (err.status !== 401) reportError(err, 'Could not load earlier messages');
+    }
+  }
+
+  function earlierControl() {
+    const button = el('button', {
+      type: 'button', className: 'show-earlier', text: 'Show earlier messages',
+      attrs: { 'data-testid': 'show-earlier' }, on: { click: () => loadEarlier(button) },
+    });
+    return el('li', { className: 'transcript-earlier' }, button);
   }
 
   function conversationLanguage() {
@@ -655,6 +790,7 @@
     const messages = Array.isArray(state.conv.messages) ? state.conv.messages : [];
     state.messageIds = new Set(messages.map((m) => m.id).filter((id) => id !== undefined && id !== null));
     transcript.replaceChildren(...messages.map(messageNode));
+    if (state.conv.has_earlier && messages.length) transcript.prepend(earlierControl());
     if (messages.length === 0) transcript.append(el('li', { className: 'msg msg-empty', text: 'No messages yet.' }));
     transcript.scrollTop = stick ? transcript.scrollHeight : scrollTop;
     state.stickToBottom = stick;
@@ -1071,7 +1207,7 @@
   function handleLiveEvent(event) {
     switch (event.type) {
       case 'queue':
-        setQueue(event.waiting, event.mine);
+        setQueue(event.waiting, event.mine, event.undelivered);
         break;
       case 'message': {
         const m = event.message;
@@ -1105,6 +1241,8 @@
   function bindEvents() {
     $('login-form').addEventListener('submit', onLogin);
     $('logout').addEventListener('click', onLogout);
+    $('agents-toggle').addEventListener('click', toggleAgentsPanel);
+    $('agent-form').addEventListener('submit', onAddAgent);
     $('error-dismiss').addEventListener('click', hideError);
     $('queue-waiting').addEventListener('keydown', onQueueKeydown);
     $('queue-mine').addEventListener('keydown', onQueueKeydown);
