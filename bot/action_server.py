@@ -26,6 +26,9 @@ def prepare() -> None:
 def main() -> None:
     from rasa_sdk.__main__ import main as rasa_sdk_main
 
+    from handoff.personal_data import install_log_masking
+
+    install_log_masking()
     os.environ.setdefault("SANIC_HOST", "127.0.0.1")  # only the Rasa server, on this machine, calls it
     prepare()
     sys.argv = ["rasa_sdk", "--actions", "bot.actions", *sys.argv[1:]]

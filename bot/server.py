@@ -77,6 +77,9 @@ def freeze_after_loading_the_model() -> None:
 
 
 def main() -> None:
+    from handoff.personal_data import install_log_masking
+
+    install_log_masking()
     check_action_replies_with_one_validator()
     tune_sqlite_tracker_store()
     freeze_after_loading_the_model()

@@ -13,7 +13,9 @@ from typing import Any, Dict, Optional
 import pytest
 from browser import browser, open_page  # noqa: F401  (pytest fixture)
 from playwright.sync_api import expect
+from sqlalchemy import select
 
+from handoff import models
 from handoff.store import HandoffStore
 
 pytestmark = pytest.mark.slow
@@ -332,4 +334,9 @@ def test_reconnects_after_a_drop_and_sends_nothing_twice(live_bot, browser):  # 
         expect(customer).to_have_text(["how can I pay my bill?", "Can I rent a Wi-Fi router?"])
         assert len(sockets) >= 2
         assert page.js_errors == []  # type: ignore[attr-defined]
+    with store.session() as s:  # each message carries the widget's own id, so a resend would be stored once
+        ids = s.execute(select(models.Message.client_message_id).where(
+            models.Message.conversation_id == store.find("webchat", session).id,
+            models.Message.role == "customer")).scalars().all()
+    assert len(ids) == 2 and all(ids) and len(set(ids)) == 2, ids
     store.engine.dispose()

@@ -37,6 +37,10 @@
       error: "Something went wrong. Please try again.", busy: "One moment please, I am still answering.",
       unavailable: "The assistant is not available right now. Your message is saved and we will get back to you.",
       tooLong: "The message is too long (at most {n} characters).", link: "opens in a new tab",
+      endChat: "End chat", endConfirm: "End this chat? It is removed from this browser, and your next message starts a new conversation.",
+      endYes: "End chat", endNo: "Cancel",
+      tooManyMessages: "You have sent a great many messages. Please wait a while before writing again.",
+      tooManyConversations: "Too many new conversations from this network. Please try again later.",
     },
     et: {
       title: "Laineti klienditugi", open: "Ava vestlus", openUnread: "Ava vestlus, {n} uut sõnumit", close: "Sulge vestlus",
@@ -55,6 +59,10 @@
       error: "Midagi läks valesti. Palun proovige uuesti.", busy: "Üks hetk palun, vastan veel.",
       unavailable: "Assistent pole praegu kättesaadav. Teie sõnum on salvestatud ja vastame teile.",
       tooLong: "Sõnum on liiga pikk (kuni {n} märki).", link: "avaneb uues aknas",
+      endChat: "Lõpeta vestlus", endConfirm: "Kas soovite vestluse lõpetada? See kustutatakse sellest brauserist ja teie järgmine sõnum alustab uut vestlust.",
+      endYes: "Lõpeta vestlus", endNo: "Tühista",
+      tooManyMessages: "Olete saatnud väga palju sõnumeid. Palun oodake veidi, enne kui uuesti kirjutate.",
+      tooManyConversations: "Sellest võrgust on alustatud liiga palju uusi vestlusi. Palun proovige hiljem uuesti.",
     },
     ru: {
       title: "Поддержка Lainet", open: "Открыть чат", openUnread: "Открыть чат, новых сообщений: {n}", close: "Закрыть чат",
@@ -73,6 +81,10 @@
       error: "Что-то пошло не так. Попробуйте ещё раз.", busy: "Минуточку, я ещё отвечаю.",
       unavailable: "Помощник сейчас недоступен. Ваше сообщение сохранено, мы ответим.",
       tooLong: "Сообщение слишком длинное (не более {n} символов).", link: "откроется в новой вкладке",
+      endChat: "Завершить чат", endConfirm: "Завершить чат? Переписка будет удалена из этого браузера, а следующее сообщение начнёт новый разговор.",
+      endYes: "Завершить чат", endNo: "Отмена",
+      tooManyMessages: "Вы отправили очень много сообщений. Пожалуйста, подождите немного, прежде чем писать снова.",
+      tooManyConversations: "Из этой сети начато слишком много новых разговоров. Пожалуйста, попробуйте позже.",
     },
   };
 
@@ -101,6 +113,19 @@
   }
   function save(key, value) {
     try { window.localStorage.setItem(STORAGE + key, value); } catch (e) { memory[key] = value; }
+  }
+  function forgetStored() {
+    // every key of this widget, in both storages, whatever the session it belonged to
+    ["localStorage", "sessionStorage"].forEach(function (name) {
+      try {
+        var storage = window[name];
+        for (var i = storage.length - 1; i >= 0; i--) {
+          var key = storage.key(i);
+          if (key && key.indexOf(STORAGE) === 0) storage.removeItem(key);
+        }
+      } catch (e) { /* storage blocked: the memory below is all there is */ }
+    });
+    memory = {};
   }
 
   function newSessionId() {
@@ -156,6 +181,7 @@
   }
   var ICON_CHAT = ["M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"];
   var ICON_CLOSE = ["M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z"];
+  var ICON_END = ["M16 17v-3H9v-4h7V7l5 5-5 5zM14 2a2 2 0 0 1 2 2v2h-2V4H5v16h9v-2h2v2a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2h9z"];
   var ICON_SEND = ["M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z"];
   var ICON_DOWN = ["M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z"];
   var ICON_THUMB_UP = ["M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z"];
@@ -188,11 +214,23 @@
   var closeButton = el("button", {
     type: "button", className: "sbw-icon-button sbw-close", "aria-label": t("close"), "data-testid": "webchat-close",
   }, [icon(ICON_CLOSE, 20)]);
+  var endButton = el("button", {
+    type: "button", className: "sbw-icon-button sbw-end", "aria-label": t("endChat"), title: t("endChat"),
+    "aria-haspopup": "dialog", "aria-controls": "sbw-end-confirm", "data-testid": "webchat-end",
+  }, [icon(ICON_END, 20)]);
   var header = el("header", { className: "sbw-header" }, [
     avatar,
     el("div", { className: "sbw-heading" }, [el("h2", { id: "sbw-title", className: "sbw-title", text: title }), statusLine]),
+    endButton,
     closeButton,
   ]);
+  var endYes = el("button", { type: "button", className: "sbw-confirm-yes", "data-testid": "webchat-end-yes", text: t("endYes") });
+  var endNo = el("button", { type: "button", className: "sbw-confirm-no", "data-testid": "webchat-end-no", text: t("endNo") });
+  var endConfirm = el("div", {
+    id: "sbw-end-confirm", className: "sbw-confirm", role: "alertdialog", "aria-labelledby": "sbw-end-question",
+    "data-testid": "webchat-end-confirm", hidden: true,
+  }, [el("p", { id: "sbw-end-question", className: "sbw-confirm-text", text: t("endConfirm") }),
+      el("div", { className: "sbw-confirm-actions" }, [endYes, endNo])]);
 
   var connection = el("div", { className: "sbw-connection", role: "status", "data-testid": "webchat-connection", hidden: true });
   var notice = el("div", { className: "sbw-notice", role: "alert", "data-testid": "webchat-notice", hidden: true });
@@ -217,7 +255,7 @@
   var panel = el("section", {
     id: "sbw-panel", className: "sbw-panel", role: "dialog", "aria-labelledby": "sbw-title", hidden: true,
     "data-testid": "webchat-panel",
-  }, [header, connection, notice, log, typing, form, el("p", { className: "sbw-footer", text: t("footer") })]);
+  }, [header, endConfirm, connection, notice, log, typing, form, el("p", { className: "sbw-footer", text: t("footer") })]);
   var frame = el("div", { className: "sbw sbw-" + position, lang: LANG, "data-state": "bot" }, [panel, bubble]);
 
   var accent = script.getAttribute("data-accent");
@@ -562,6 +600,12 @@
       if (socket) socket.close();
       return;
     }
+    if (data.code === "too_many_messages" || data.code === "too_many_conversations") {
+      // the message was refused and not stored: offer it for a later retry
+      pending.filter(function (p) { return p.state === "sent"; }).forEach(markFailed);
+      showNotice(t(data.code === "too_many_messages" ? "tooManyMessages" : "tooManyConversations"));
+      return;
+    }
     if (data.code === "busy") showNotice(t("busy"));
     else if (data.code === "too_long") showNotice(t("tooLong", { n: MAX_CHARS }));
     else showNotice(t("error"));
@@ -586,7 +630,8 @@
   function transmit(item) {
     item.state = "sent";
     item.after = lastKnownId;
-    var frameData = { type: "message", text: item.text };
+    // the same id on every send of this message: the server stores and answers it once, however often it is sent
+    var frameData = { type: "message", text: item.text, id: item.id };
     if (item.display) frameData.display = item.display;
     socket.send(JSON.stringify(frameData));
   }
@@ -599,7 +644,8 @@
     row.setAttribute("data-pending", "true");
     row.classList.add("sbw-sending");
     row.querySelector("time").textContent = t("sending");
-    var item = { text: text, display: display, row: row, state: "queued", after: lastKnownId };
+    var item = { id: newSessionId().replace(/[^A-Za-z0-9_-]/g, ""), text: text, display: display, row: row,
+                 state: "queued", after: lastKnownId };
     pending.push(item);
     if (starterRow) { starterRow.remove(); starterRow = null; }
     log.appendChild(row);
@@ -632,6 +678,61 @@
 
   bubble.addEventListener("click", function () { if (panel.hidden) open(); else close(); });
   closeButton.addEventListener("click", close);
+
+  // ------------------------------------------------------------------ end chat: this browser forgets the conversation
+
+  function askToEnd() {
+    endConfirm.hidden = false;
+    endNo.focus();
+  }
+  function cancelEnd() {
+    endConfirm.hidden = true;
+    endButton.focus();
+  }
+
+  function startOver(nextSession) {
+    // the old socket is let go first, so its close starts no reconnection and its late frames are ignored
+    var ended = socket;
+    socket = null;
+    greeted = false;
+    attempt = 0;
+    clearTimeout(retryTimer);
+    if (ended) { try { ended.close(1000); } catch (e) { /* already closed */ } }
+    session = nextSession;
+    pending = [];
+    rows.clear();
+    lastKnownId = 0;
+    unread = 0;
+    log.textContent = "";
+    starterRow = null;
+    endConfirm.hidden = true;
+    notice.hidden = true;
+    hideTyping();
+    setConnection(null);
+    applyStatus({ state: "bot", queue_position: null, agent: null });
+    welcome(true);
+    updateBubble();
+  }
+
+  function endChat() {
+    forgetStored();
+    var next = newSessionId();
+    save("session", next);        // the next message starts a new conversation, under this new id
+    if (!panel.hidden) save("open", "1");
+    startOver(next);
+    input.value = "";
+    input.style.height = "";
+    if (!panel.hidden) input.focus();
+  }
+
+  endButton.addEventListener("click", function () { if (endConfirm.hidden) askToEnd(); else cancelEnd(); });
+  endNo.addEventListener("click", cancelEnd);
+  endYes.addEventListener("click", endChat);
+  // the chat ended in another tab of this site: this one follows, to the new session that tab saved
+  window.addEventListener("storage", function (event) {
+    if (event.key === STORAGE + "session" && event.newValue && event.newValue !== session
+        && SESSION_PATTERN.test(event.newValue)) startOver(event.newValue);
+  });
   // on a phone the panel covers the page: it is a modal dialog, and Tab stays inside it
   var fullScreen = window.matchMedia ? window.matchMedia("(max-width: 520px)") : { matches: false };
   function markModal() {
@@ -652,7 +753,8 @@
   }
 
   frame.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && !panel.hidden) { event.preventDefault(); close(); }
+    if (event.key === "Escape" && !endConfirm.hidden) { event.preventDefault(); cancelEnd(); }
+    else if (event.key === "Escape" && !panel.hidden) { event.preventDefault(); close(); }
     else if (event.key === "Tab" && !panel.hidden && fullScreen.matches) keepFocusInside(event);
   });
 
@@ -701,7 +803,7 @@
     else if (returning) connect(); // a returning customer hears about agent replies even with the panel closed
   }
 
-  window.SupportbotWebchat = { open: open, close: close, session: function () { return session; } };
+  window.SupportbotWebchat = { open: open, close: close, end: endChat, session: function () { return session; } };
   if (document.body) start();
   else document.addEventListener("DOMContentLoaded", start);
 })();
