@@ -37,3 +37,12 @@ class MessageLimits:
         max_chars = int(os.environ.get("MAX_MESSAGE_CHARS") or DEFAULT_MAX_CHARS)
         stored_per_hour = int(os.environ.get("MAX_MESSAGES_PER_HOUR") or DEFAULT_STORED_PER_HOUR)
         return cls.parse_rate(os.environ.get("RATE_LIMIT") or DEFAULT_RATE, max_chars, stored_per_hour)
+
+
+def storable(text: str) -> bool:
+    """Whether the database can keep `text`: JSON may carry lone surrogates ("\\ud800"), which UTF-8 cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

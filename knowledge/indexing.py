@@ -35,9 +35,10 @@ from knowledge.text import fold_for_matching
 
 def build_index(kb: KnowledgeBase, encoder: Encoder, directory: Path, train_classifier_too: bool = True,
                 calibration: Optional[CalibrationSettings] = None,
-                params: Optional[DecisionParams] = None) -> BuildReport:
+                params: Optional[DecisionParams] = None, reuse: Optional[Path] = None) -> BuildReport:
     """Embed, fit and calibrate; then replace the index at `directory` atomically. `params` skips the
-    calibration and stores the given parameters instead."""
+    calibration and stores the given parameters instead. `reuse`: the index whose vectors, classifier and
+    calibration are reused (by default the one at `directory`)."""
     started = time.time()
     directory = Path(directory)
     previous_vectors: Dict[str, np.ndarray] = {}
@@ -45,7 +46,7 @@ def build_index(kb: KnowledgeBase, encoder: Encoder, directory: Path, train_clas
     previous_classifier = None
     previous_decision, previous_fingerprint = None, None
     try:
-        previous = load_index(directory, encoder_name=encoder.name)
+        previous = load_index(Path(reuse) if reuse else directory, encoder_name=encoder.name)
         stored = previous.row_vectors()
         previous_vectors = {row.key(): stored[i] for i, row in enumerate(previous.rows)}
         previous_vectors.update(previous.extra_vectors)

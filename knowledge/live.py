@@ -12,6 +12,7 @@ from knowledge.encoders import load_encoder
 from knowledge.index import IndexMismatch, load_index
 from knowledge.indexing import ensure_index
 from knowledge.loader import KnowledgeError, load_knowledge
+from knowledge.publishing import published_knowledge
 from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,14 @@ def open_retriever(
     encoder: str = "",
     build_if_missing: bool = True,
 ) -> Retriever:
-    """Load the knowledge and its index; build (and calibrate) the index first when it is missing or out of date."""
-    kb = load_knowledge(knowledge_dir)
-    model = load_encoder(encoder)
+    """Load the knowledge and its index; build (and calibrate) the index first when it is missing or out of date.
+    A published index (knowledge.publishing) is served with the knowledge it was built from, and never rebuilt
+    here: only publishing replaces it."""
     directory = Path(index_dir) if index_dir else default_index_dir()
-    if build_if_missing:
+    published = published_knowledge(directory)
+    kb = load_knowledge(published or knowledge_dir)
+    model = load_encoder(encoder)
+    if build_if_missing and published is None:
         report = ensure_index(kb, model, directory)
         if report is not None:
             log.info("%s", report.summary())

@@ -13,6 +13,7 @@ from knowledge.model import LANGUAGES, Entry, KnowledgeBase, News
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 KNOWLEDGE_SUFFIXES = (".yml", ".yaml")
+GOLDEN_FILE = "golden.yml"  # the folder's golden questions (knowledge.golden), not knowledge
 
 
 class KnowledgeError(ValueError):
@@ -34,7 +35,8 @@ def knowledge_files(directory: Union[str, Path]) -> List[Path]:
     root = Path(directory)
     if not root.is_dir():
         raise KnowledgeError([(str(root), 0, "knowledge directory does not exist")])
-    return sorted(p for p in root.rglob("*") if p.suffix in KNOWLEDGE_SUFFIXES and p.is_file())
+    golden = root / GOLDEN_FILE
+    return sorted(p for p in root.rglob("*") if p.suffix in KNOWLEDGE_SUFFIXES and p.is_file() and p != golden)
 
 
 def load_knowledge(directory: Union[str, Path, None] = None) -> KnowledgeBase:

@@ -38,7 +38,8 @@ class Entry:
 
     def content_hash(self) -> str:
         payload = json.dumps(
-            {"q": {k: list(v) for k, v in sorted(self.questions.items())}, "a": self.answer},
+            {"q": {k: list(v) for k, v in sorted(self.questions.items())}, "a": self.answer,
+             "handoff": self.handoff, "topic": self.topic},
             ensure_ascii=False,
             sort_keys=True,
         )

@@ -361,6 +361,14 @@ def main(args) -> int:
         from supportbot.load_eval import bench_load
 
         bench_load(args, report)
+    if wanted == "fuzz":  # not part of "all": property-based fuzzing of every public route and frame
+        from supportbot.fuzz_eval import bench_fuzz
+
+        bench_fuzz(args, report)
+    if wanted == "faults":  # not part of "all": kills and stops each process of a running stack
+        from supportbot.fault_eval import bench_faults
+
+        bench_faults(args, report)
     if not args.no_write and report:
         write_report(report)
     return 0
@@ -375,6 +383,8 @@ SECTIONS = {
     "clinc150": ("CLINC150 (data_full.json)", "supportbot eval clinc150"),
     "latency": ("Latency of one REST round trip", "supportbot eval latency"),
     "load": ("Under load: concurrent conversations through the whole stack", "supportbot eval load"),
+    "fuzz": ("Fuzzing every public route and frame", "supportbot eval fuzz"),
+    "faults": ("Faults: each process killed or stopped in the middle of conversations", "supportbot eval faults"),
     "sentiment": ("Upset and rude customers (handoff/sentiment.py)", "supportbot eval sentiment"),
     "handoff": ("Handoff triggers end to end (human requests, rude, upset, routine questions)", "supportbot eval handoff"),
 }

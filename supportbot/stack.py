@@ -74,16 +74,12 @@ def ensure_sentiment_model(settings: Settings) -> None:
 
 
 def ensure_index(settings: Settings) -> str:
-    """Reindex when the knowledge (or the calibration) changed; return a one-line summary."""
+    """Reindex when the knowledge (or the calibration) changed, behind the golden questions as `supportbot index`
+    (knowledge.publishing.ensure_published); return what was done."""
     from knowledge.encoders import load_encoder
-    from knowledge.indexing import ensure_index as ensure
-    from knowledge.loader import load_knowledge
+    from knowledge.publishing import ensure_published
 
-    kb = load_knowledge(settings.knowledge_dir)
-    report = ensure(kb, load_encoder(settings.encoder), settings.index_dir)
-    if report is None:
-        return f"knowledge index up to date: {len(kb)} entries from {settings.knowledge_dir}"
-    return report.summary()
+    return ensure_published(settings.knowledge_dir, settings.index_dir, load_encoder(settings.encoder))
 
 
 def rest_token_file(settings: Settings) -> Path:

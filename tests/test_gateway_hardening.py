@@ -68,3 +68,25 @@ async def test_behind_a_trusted_proxy_logins_are_throttled_per_client_not_per_pr
         assert await attempt("203.0.113.7", f"user{n}") == 401
     assert await attempt("203.0.113.7", "user-x") == 429
     assert await attempt("198.51.100.2", "mari", "correct horse") == 200, "everyone behind the proxy was locked out"
+
+
+def test_the_login_throttle_does_not_grow_without_end_on_random_usernames():
+    from handoff.console.app import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(window=60, clock=lambda: now[0], max_tracked=100)
+    for n in range(1000):
+        now[0] = n * 0.01
+        throttle.failed(f"random-{n}", "10.0.0.1")
+    assert len(throttle._failures) <= 101
+    assert throttle.wait_seconds("anyone", "10.0.0.1") > 0, "the flooding address was forgotten"
+
+
+async def test_lone_surrogates_are_refused_plainly(database_url, aiohttp_client):
+    client = await aiohttp_client(gateway_app(database_url, FakeBot()))
+    body = '{"sender": "a", "message": "hi \\ud800"}'
+    reply = await client.post("/webhooks/rest/webhook", data=body, headers={**REST_AUTH, "Content-Type": "application/json"})
+    assert reply.status == 400 and "codec" not in (await reply.json())["error"]
+    login = await client.post("/console/api/login", data='{"username": "\\ud800", "password": "x"}',
+                              headers={"Content-Type": "application/json"})
+    assert login.status == 400 and "codec" not in (await login.json())["error"]

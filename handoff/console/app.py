@@ -17,6 +17,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from handoff.canned import CannedReplies
 from handoff.client_address import client_address
+from handoff.console.gaps_routes import gaps_routes
+from handoff.console.reports import add_report_routes
+from handoff.limits import storable
 from handoff.live_events import ERROR_BACKOFF_SECONDS, BoundedSender, LiveEventFollower
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter
@@ -36,7 +39,7 @@ MESSAGE_PAGE = 100      # the latest messages a conversation's details show; old
 MAX_MESSAGE_PAGE = 500
 
 AGENT_KEY = "agent"  # the logged-in agent, on each request
-ADMIN_ROUTES = "/console/api/agents"  # managing the agents: admins only
+ADMIN_ROUTES = ("/console/api/agents", "/console/api/analytics")  # managing the agents, the analytics: admins only
 ROUTER_KEY = web.AppKey("router", ConversationRouter)
 
 
@@ -77,8 +80,9 @@ class LoginThrottle:
     oldest failure leaves the window."""
 
     def __init__(self, per_user: int = 5, per_address: int = 20, window: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_tracked: int = 10_000):
         self.limits = {"user": per_user, "address": per_address}
+        self.max_tracked = max_tracked
         self.window = window
         self.clock = clock
         self._failures: Dict[Tuple[str, str], Deque[float]] = defaultdict(deque)
@@ -101,6 +105,14 @@ class LoginThrottle:
         now = self.clock()
         self._failures[("user", username.lower())].append(now)
         self._failures[("address", address)].append(now)
+        if len(self._failures) > self.max_tracked:  # random usernames must not grow this without end
+            for key in list(self._failures):
+                if not self._recent(key):
+                    del self._failures[key]
+            if len(self._failures) > self.max_tracked:  # a flood within the window: forget the stalest half
+                by_last = sorted(self._failures, key=lambda k: self._failures[k][-1])
+                for key in by_last[:len(by_last) // 2]:
+                    del self._failures[key]
 
     def succeeded(self, username: str) -> None:
         self._failures.pop(("user", username.lower()), None)
@@ -125,6 +137,8 @@ def _text_field(body: Dict[str, Any], name: str, required: bool = True) -> Optio
     if len(value) > MAX_TEXT_CHARS:
         raise web.HTTPBadRequest(text=json.dumps({"error": f"'{name}' is longer than {MAX_TEXT_CHARS} characters"}),
                                  content_type="application/json")
+    if not storable(value):
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"'{name}' must be valid unicode"}), content_type="application/json")
     return value.strip()
 
 
@@ -241,7 +255,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
             if agent is None:
                 return error(401, "log in first")
             if request.path.startswith(ADMIN_ROUTES) and not agent.is_admin:
-                return error(403, "only an admin manages the agents")
+                return error(403, "only an admin may do this")
             request[AGENT_KEY] = agent
         try:
             return await handler(request)
@@ -271,6 +285,8 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             return error(400, "'username' and 'password' are required")
+        if not storable(username) or not storable(password) or len(username) > 200 or len(password) > 1000:
+            return error(400, "'username' and 'password' must be valid unicode, of sensible length")
         username = username.strip()
         address = client_address(request, trust_forwarded_for)
         wait = logins.wait_seconds(username, address)
@@ -463,6 +479,8 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
     app.on_shutdown.append(close_live_sockets)
     app.on_cleanup.append(stop_hashing)
     app.add_routes(routes)
+    add_report_routes(app, store, router.hours.zone)
+    app.add_routes(gaps_routes(store, canned))
     app.router.add_static("/console/static/", STATIC_DIR, show_index=False)
     return app
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from typing import Any, Dict
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from supportbot.channels.validation import MAX_SENDER_CHARS, request_problem
 
 CHANNEL = "rest"
 CAP_RETRY_AFTER_SECONDS = 300  # past the hourly cap of stored messages (handoff.limits)
+MAX_ID = 2**63 - 1  # the largest id the database holds
 
 
 def as_rasa_reply(sender: str, message: MessageView) -> Dict[str, Any]:
@@ -38,13 +38,21 @@ def require_token(token: str):
     @web.middleware
     async def check(request: web.Request, handler):
         if request.path.startswith("/webhooks/rest/"):
-            given = request.headers.get("Authorization", "").encode()
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if expected is None or not hmac.compare_digest(given, expected):
                 return web.json_response({"error": "the REST channel needs 'Authorization: Bearer <REST_API_TOKEN>'"},
                                          status=401, headers={"WWW-Authenticate": 'Bearer realm="rest"'})
         return await handler(request)
 
     return check
+
+
+async def json_or_none(request: web.Request) -> Any:
+    """The body as JSON; None when it is not readable JSON (also nested too deep, or in an unknown charset)."""
+    try:
+        return await request.json()
+    except (ValueError, RecursionError, LookupError, web.RequestPayloadError):
+        return None
 
 
 def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
@@ -56,10 +64,7 @@ def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
 
     @routes.post("/webhooks/rest/webhook")
     async def receive(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
+        body = await json_or_none(request)
         problem = request_problem(body)
         if problem:
             return web.json_response({"error": problem}, status=400)
@@ -78,6 +83,8 @@ def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
         try:
             after = int(request.query.get("after", "0"))
         except ValueError:
+            after = None
+        if after is None or abs(after) > MAX_ID:
             return web.json_response({"error": "'after' must be a message id"}, status=400)
         store = router.store
         conversation = await asyncio.to_thread(store.find, CHANNEL, sender)
@@ -89,10 +96,7 @@ def rest_routes(router: ConversationRouter) -> web.RouteTableDef:
 
     @routes.post("/webhooks/rest/typing")
     async def typing(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
+        body = await json_or_none(request)
         if not isinstance(body, dict) or not isinstance(body.get("sender"), str) or not body["sender"]:
             return web.json_response({"error": "'sender' is required"}, status=400)
         await router.customer_typing(CHANNEL, body["sender"][:MAX_SENDER_CHARS])

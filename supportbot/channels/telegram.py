@@ -47,6 +47,12 @@ THUMBS_UP, THUMBS_DOWN = "👍", "👎"
 CALLBACK_DATA = re.compile(r"^([bf]):(\d{1,18}):(\d{1,3})$")
 SHORT_BUTTON_TITLE = 4  # buttons this short (the 1-5 rating) share one row
 RETRY_EVERY = 15.0  # seconds between looks for kept messages that are due again
+# what the handlers read of an update, with the type Telegram gives it; python-telegram-bot takes any type there
+MESSAGE_FIELDS = {("text",): str, ("caption",): str, ("chat", "id"): int, ("from", "id"): int,
+                  ("from", "first_name"): str, ("from", "language_code"): str}
+READ_FIELDS = {"message": MESSAGE_FIELDS, "edited_message": MESSAGE_FIELDS,
+               "callback_query": {("data",): str, ("from", "id"): int, ("from", "first_name"): str,
+                                  ("from", "language_code"): str, ("message", "chat", "id"): int}}
 
 
 # --- helpers without Telegram -------------------------------------------------------------------------------
@@ -139,6 +145,21 @@ def content_kind(message: Message) -> str:
         if getattr(message, kind, None):
             return kind
     return "other"
+
+
+def misread_field(update: Dict[str, Any]) -> Optional[str]:
+    """The first field the handlers read that has a type Telegram never sends there ("text": 5), if any."""
+    for part, fields in READ_FIELDS.items():
+        for path, kind in fields.items():
+            value: Any = update.get(part)
+            for key in path:
+                if not isinstance(value, dict):
+                    break  # a part that is no object at all: python-telegram-bot's parser refuses it
+                value = value.get(key)
+            else:
+                if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                    return ".".join((part, *path))
+    return None
 
 
 def webhook_secret(configured: str, keep_in: Path) -> str:
@@ -279,14 +300,18 @@ class TelegramChannel:
     # the webhook
 
     async def webhook(self, request: web.Request) -> web.Response:
-        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self.secret.encode()):
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape"), self.secret.encode()):
             return web.json_response({"error": "wrong secret token"}, status=403)
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            json.dumps(body, ensure_ascii=False).encode()  # lone surrogates ("\ud800"), which no text column takes
+        except (ValueError, RecursionError, LookupError, web.RequestPayloadError):
             return web.json_response({"error": "the body must be a Telegram update in JSON"}, status=400)
         if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
             return web.json_response({"error": "the body must be a Telegram update with an update_id"}, status=400)
+        wrong = misread_field(body)
+        if wrong:
+            return web.json_response({"error": f"'{wrong}' has the wrong type"}, status=400)
         try:
             update = Update.de_json(body, self.application.bot)
         except Exception as error:  # whatever a malformed update makes the parser raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from handoff.limits import DEFAULT_MAX_CHARS as MAX_MESSAGE_CHARS
+from handoff.limits import storable
 MAX_SENDER_CHARS = 200
 MAX_CLIENT_MESSAGE_ID_CHARS = 100  # the client's own id of a message, which makes its retries idempotent
 
@@ -20,6 +21,8 @@ def request_problem(body: Any) -> Optional[str]:
         return "'message' must be a non-empty string"
     if len(message) > MAX_MESSAGE_CHARS:
         return f"'message' is longer than {MAX_MESSAGE_CHARS} characters"
+    if not storable(sender) or not storable(message):
+        return "'sender' and 'message' must be valid unicode"
     if "metadata" in body and not isinstance(body["metadata"], (dict, type(None))):
         return "'metadata' must be an object"
     return client_message_id_problem(body.get("message_id"))

@@ -22,6 +22,7 @@ from bot.replies.composer import bot_name
 from handoff.live_events import (ERROR_BACKOFF_SECONDS, SEND_QUEUE_FRAMES, SEND_TIMEOUT_SECONDS, BoundedSender,
                                  LiveEventFollower)
 from handoff.client_address import client_address
+from handoff.limits import storable
 from handoff.router import ConversationRouter, TooManyMessages
 from handoff.store import CUSTOMER_VISIBLE_ROLES, EventView, HandoffStore, MessageView, NotFound
 from supportbot.channels.validation import MAX_MESSAGE_CHARS
@@ -62,15 +63,6 @@ class FrameError(ValueError):
 
 def valid_session(session: Any) -> bool:
     return isinstance(session, str) and bool(SESSION_PATTERN.match(session))
-
-
-def storable(text: str) -> bool:
-    """Whether the database can keep `text`: JSON may carry lone surrogates ("\\ud800"), which UTF-8 cannot."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def public_message(message: Dict[str, Any]) -> Dict[str, Any]:

@@ -264,6 +264,7 @@
     state.me = agent;
     setText($('agent-name'), agent.display_name || agent.username);
     show($('agents-toggle'), agent.role === 'admin');
+    show($('nav-analytics'), agent.role === 'admin');
     showView('console');
     hideError();
     renderConversation();
