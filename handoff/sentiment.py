@@ -59,10 +59,10 @@ class Example:
     earlier: Tuple[str, ...] = ()
 
 
-def routine_questions() -> List[Example]:
+def routine_questions(knowledge_dir: Path = ROUTINE_KNOWLEDGE_DIR) -> List[Example]:
     from knowledge.loader import load_knowledge
 
-    kb = load_knowledge(ROUTINE_KNOWLEDGE_DIR)
+    kb = load_knowledge(knowledge_dir)
     return [Example(q, language, CALM, "routine") for entry in kb.entries
             for language, questions in entry.questions.items() for q in questions]
 
@@ -414,11 +414,12 @@ def dev_scores(examples: Sequence[Example], predicted: Sequence[str]) -> Dict[st
 # ---------------------------------------------------------------- cache
 
 
-def cache_key(train_files: Sequence[Path], dev_file: Optional[Path], lexicon_file: Path, encoder_name: str) -> str:
+def cache_key(train_files: Sequence[Path], dev_file: Optional[Path], lexicon_file: Path, encoder_name: str,
+              routine_knowledge_dir: Path = ROUTINE_KNOWLEDGE_DIR) -> str:
     digest = hashlib.sha256(f"{MODEL_VERSION}\0{encoder_name}\0".encode())
     from knowledge.loader import knowledge_files
 
-    for path in [*train_files, dev_file, lexicon_file, *knowledge_files(ROUTINE_KNOWLEDGE_DIR)]:
+    for path in [*train_files, dev_file, lexicon_file, *knowledge_files(routine_knowledge_dir)]:
         if path is not None:
             digest.update(Path(path).read_bytes())
             digest.update(b"\0")
@@ -426,21 +427,24 @@ def cache_key(train_files: Sequence[Path], dev_file: Optional[Path], lexicon_fil
 
 
 def cached_model_path(model_dir: Path, encoder_name: str, train_files: Sequence[Path] = TRAIN_FILES,
-                      dev_file: Optional[Path] = DEV_FILE, lexicon_file: Path = LEXICON_FILE) -> Path:
-    return Path(model_dir) / f"sentiment-{cache_key(list(train_files), dev_file, lexicon_file, encoder_name)}.joblib"
+                      dev_file: Optional[Path] = DEV_FILE, lexicon_file: Path = LEXICON_FILE,
+                      routine_knowledge_dir: Path = ROUTINE_KNOWLEDGE_DIR) -> Path:
+    key = cache_key(list(train_files), dev_file, lexicon_file, encoder_name, routine_knowledge_dir)
+    return Path(model_dir) / f"sentiment-{key}.joblib"
 
 
-def load_or_fit(train_files, dev_file, lexicon_file, lexicon: Lexicon, encoder, model_dir: Path) -> SentimentModel:
+def load_or_fit(train_files, dev_file, lexicon_file, lexicon: Lexicon, encoder, model_dir: Path,
+                routine_knowledge_dir: Path = ROUTINE_KNOWLEDGE_DIR) -> SentimentModel:
     import joblib
 
-    path = cached_model_path(model_dir, encoder.name, train_files, dev_file, lexicon_file)
+    path = cached_model_path(model_dir, encoder.name, train_files, dev_file, lexicon_file, routine_knowledge_dir)
     if path.exists():
         try:
             return joblib.load(path)
         except Exception as error:  # a damaged or incompatible cache file is simply refitted
             log.warning("refitting the sentiment model: cannot read %s (%s)", path, error)
     train = [e for f in train_files for e in load_examples(f)]
-    dev = (load_examples(dev_file) + routine_questions()) if dev_file else []
+    dev = (load_examples(dev_file) + routine_questions(routine_knowledge_dir)) if dev_file else []
     model = fit_model(train, dev, encoder, lexicon)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".sentiment-", suffix=".tmp", delete=False) as tmp:
@@ -462,8 +466,10 @@ class SentimentDetector:
         dev_file: Optional[Path] = DEV_FILE,
         lexicon_file: Path = LEXICON_FILE,
         model: Optional[SentimentModel] = None,
+        routine_knowledge_dir: Path = ROUTINE_KNOWLEDGE_DIR,
     ):
-        """By default the model is read from MODEL_DIR, or fitted and cached there; `model` skips both."""
+        """By default the model is read from MODEL_DIR, or fitted and cached there; `model` skips both.
+        `routine_knowledge_dir`: the knowledge whose example questions tune the thresholds as ordinary ones."""
         from knowledge.encoders import load_encoder
         from supportbot.settings import Settings
 
@@ -472,7 +478,7 @@ class SentimentDetector:
         self.lexicon = Lexicon.load(lexicon_file)
         self.model_dir = Path(model_dir) if model_dir is not None else settings.model_dir
         self.model = model or load_or_fit(
-            list(train_files), dev_file, lexicon_file, self.lexicon, self.encoder, self.model_dir
+            list(train_files), dev_file, lexicon_file, self.lexicon, self.encoder, self.model_dir, routine_knowledge_dir
         )
 
     def assess(self, text: str, language: str = "en", earlier_customer_texts: Sequence[str] = (),

@@ -499,9 +499,9 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from supportbot import evaluation
+    from supportbot import eval as benchmarks
 
-    return evaluation.main(args)
+    return benchmarks.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -590,6 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="benchmarks; writes figures to docs/benchmarks.md")
     evaluate.add_argument("benchmark", nargs="?", default="all",
                           choices=["all", "knowledge", "live", "indexing", "crosslingual", "banking77", "clinc150", "sentiment", "handoff", "latency", "load", "profile", "fuzz", "faults"])
+    evaluate.add_argument("--params-out", metavar="PATH",
+                          help="knowledge: also write the calibration settings it chose, as JSON, to PATH "
+                               "(e.g. var/bench/calibration-settings.json; nothing is written without it)")
     evaluate.add_argument("--shared", help="path of the shared benchmark data (default ../shared/benchmarks)")
     evaluate.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     evaluate.add_argument("--no-routing", action="store_true",

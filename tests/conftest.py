@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+from typing import Dict, List, Optional
 
 import pytest
 
-TESTS_DIR = Path(__file__).resolve().parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
+from helpers import make_tracker as _make_tracker
+from tiers import POSTGRES_URL, REDIS_URL, SERVICE_URLS, SERVICES, address, marks_for, unreachable, when_missing
 
-from helpers import make_tracker as _make_tracker  # noqa: E402
+TESTS_DIR = Path(__file__).resolve().parent
 
 # Tests must not depend on the clock: agents are "at work" unless a test sets other hours.
 os.environ.setdefault("BUSINESS_HOURS", "always")
@@ -63,7 +62,7 @@ def _default_bot_name(monkeypatch):
     monkeypatch.delenv("BOT_NAME", raising=False)
 
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN_URL = POSTGRES_URL
 
 
 @pytest.fixture
@@ -89,6 +88,12 @@ def postgres_url():
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (TEST_REDIS_URL, by default database 5 on 127.0.0.1:6379)."""
+    return REDIS_URL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -121,3 +126,34 @@ def live_bot(tmp_path_factory):
     settings = private_settings(database_url=scratch_database(tmp_path_factory.mktemp("live-db") / "supportbot.db"))
     with Stack(settings, quiet=True) as stack:
         yield stack.settings
+
+
+# ---------------------------------------------------------------- tiers (tests/tiers.py)
+
+
+def pytest_collection_modifyitems(config, items: List[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        database_param: Optional[str] = callspec.params.get("database_url") if callspec else None
+        for mark in marks_for(item.fixturenames, database_param):
+            item.add_marker(mark)
+        if not any(item.get_closest_marker(mark) for mark in ("slow", "live", "browser", "postgres", "redis")):
+            item.add_marker("unit")
+
+
+_service_problems: Dict[str, Optional[str]] = {}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for service in SERVICES:
+        if item.get_closest_marker(service) is None:
+            continue
+        url, variable, default_port = SERVICE_URLS[service]
+        if service not in _service_problems:
+            _service_problems[service] = unreachable(*address(url, default_port))
+        problem = _service_problems[service]
+        if problem is not None:
+            action, message = when_missing(service, url, variable, problem, os.environ)
+            if action == "fail":
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from handoff import models as m
 from handoff.store import HandoffStore
-from supportbot.fault_eval import ACCEPTED, Turn, answers_again_after, count_outcomes
+from supportbot.eval.faults import ACCEPTED, Turn, answers_again_after, count_outcomes
 
 T0 = datetime(2026, 12, 2, 12, 0, 0, tzinfo=timezone.utc)
 

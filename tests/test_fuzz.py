@@ -1,4 +1,4 @@
-"""The fuzz suite (supportbot/fuzz_eval.py): every target a little, the fixes it led to, and its checker itself."""
+"""The fuzz suite (supportbot/eval/fuzz.py): every target a little, the fixes it led to, and its checker itself."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +10,7 @@ from aiohttp import web
 from hypothesis import strategies as st
 
 from supportbot.channels.webchat import FrameError, parse_frame
-from supportbot.fuzz_eval import (DEFAULT_SEED, SESSION_MARK, TARGETS, Frame, FuzzedGateway, FuzzRun, HttpCase, Probe,
+from supportbot.eval.fuzz import (DEFAULT_SEED, SESSION_MARK, TARGETS, Frame, FuzzedGateway, FuzzRun, HttpCase, Probe,
                                   ServedApp, SocketCase, Target, TargetResult, describe, fuzz_target, report_body)
 
 pytestmark = pytest.mark.slow

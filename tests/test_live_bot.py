@@ -91,7 +91,7 @@ def test_supportbot_ask_reads_json_lines_and_answers_per_turn(live_bot):
 
 def test_explicit_requests_for_a_person_are_handed_off(live_bot):
     """The held-out requests for a person, in et, ru and en: at least 95 % reach a human."""
-    from supportbot.handoff_eval import evaluation_sets, figures, measure
+    from supportbot.eval.handoff import evaluation_sets, figures, measure
 
     sets = evaluation_sets()
     table = figures(measure(live_bot.rest_url, {"human_request": sets["human_request"]}, token=live_bot.rest_api_token))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from knowledge.loader import load_knowledge
-from supportbot.load_eval import LevelResult, against_the_targets, faq_conversations, parse_levels
+from supportbot.eval.load import LevelResult, against_the_targets, faq_conversations, parse_levels
 from supportbot.settings import PROJECT_ROOT
 
 

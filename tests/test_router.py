@@ -200,12 +200,12 @@ async def test_after_a_handoff_the_waiting_messages_do_not_reach_the_bot(store):
     assert bot.calls[-1] == "I want a human", "the bot was asked after it handed off"
 
 
-async def test_the_redis_lock_serialises_across_gateways(store):
+async def test_the_redis_lock_serialises_across_gateways(store, redis_url):
     import asyncio
 
     from handoff.conversation_lock import ConversationLocks
 
-    url = "redis://127.0.0.1:6379/5"
+    url = redis_url
     bot = SlowBot()
     routers = [ConversationRouter(store, bot, BusinessHours.parse("always"), locks=ConversationLocks(url)) for _ in range(2)]
     await routers[0].receive("rest", "anna", "hello")

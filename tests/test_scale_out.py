@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from supportbot.stack import Stack, private_settings, send
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 QUESTIONS = ["how can I pay my invoice?", "my internet is not working", "how do I reset my password?",
@@ -21,11 +21,11 @@ QUESTIONS = ["how can I pay my invoice?", "my internet is not working", "how do 
 
 
 @pytest.fixture
-def redis_lock_events():
+def redis_lock_events(redis_url):
     """Records which Redis keys are written and deleted while the test runs (keyspace notifications)."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     try:
         previous = client.config_get("notify-keyspace-events")["notify-keyspace-events"]
     except redis.ConnectionError as error:

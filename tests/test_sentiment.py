@@ -12,8 +12,8 @@ from handoff import sentiment
 from handoff.sentiment import (
     LABELS, Lexicon, Sentiment, SentimentDetector, load_examples, normalised_words, sentiment_detector,
 )
+from supportbot.eval.data import SENTIMENT_TEST as TEST_SPLIT
 
-TEST_SPLIT = Path(__file__).resolve().parent / "data" / "sentiment" / "test.jsonl"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 
 
@@ -232,7 +232,7 @@ def test_the_test_split_is_not_in_the_training_data():
 def test_public_sets_load_and_score(detector):
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is not there")
-    from supportbot.sentiment_eval import flag_scores, public_test_sets
+    from supportbot.eval.sentiment import flag_scores, public_test_sets
 
     sets = {s.name: s for s in public_test_sets(SHARED)}
     assert {"CEDR", "RuParaDetox", "TweetEval offensive", "Estonian valence", "GoEmotions"} <= set(sets)

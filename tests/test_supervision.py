@@ -11,7 +11,7 @@ import pytest
 
 from supportbot.stack import Stack, private_settings, scratch_database, send
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 
 def test_a_killed_action_server_is_restarted_and_the_customers_are_never_left_in_silence(tmp_path):

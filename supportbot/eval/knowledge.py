@@ -7,30 +7,40 @@ of the calibration (CalibrationSettings) are picked leave-one-knowledge-base-out
 come from the settings that did best on the others, so no reported figure was tuned on its own knowledge base."""
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import os
 import random
 import shutil
+import time
+import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import product
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import yaml
+from threadpoolctl import threadpool_limits
 
+from bot.actions.answer_faq import KNOWLEDGE_OVER_SMALLTALK_WORDS
+from handoff.person_request import asks_for_person
+from handoff.sentiment import sentiment_detector
 from knowledge.calibration import CalibrationData, CalibrationSettings, collect, fit, fused_features, negative_texts
 from knowledge.decision import ANSWER, CLARIFY, HANDOFF
+from knowledge.encoders import load_encoder
 from knowledge.index import load_index
 from knowledge.indexing import build_index
 from knowledge.loader import load_knowledge
 from knowledge.params import DecisionParams
 from knowledge.retriever import MASKED, Retriever
-from knowledge.text import fold_for_matching, is_pleasantry_only, normalize_query
-from supportbot.evaluation import BENCH_DIR, CROSSLINGUAL_DIR, cached_encoder, read_jsonl
-from supportbot.settings import PROJECT_ROOT
+from knowledge.text import fold_for_matching, is_pleasantry_only, normalize_query, strip_pleasantries
+from supportbot.eval.data import BENCH_DIR, CROSSLINGUAL_TEST, KNOWLEDGE_SETS, cached_encoder, read_jsonl
+from supportbot.settings import PROJECT_ROOT, Settings
+from supportbot.stack import Stack, ensure_model, private_settings, scratch_database, send
 
-EVALSETS = PROJECT_ROOT / "evalsets" / "knowledge"
 SIGNALS = ("upset", "rude", "human")
 OUT_OF_SCOPE = "out_of_scope"
 
@@ -77,7 +87,7 @@ class Prepared:
 
 def discover_sets(include_sparse: int = 2) -> List[KnowledgeSet]:
     sets = []
-    for folder in sorted(p for p in EVALSETS.iterdir() if p.is_dir()) if EVALSETS.is_dir() else []:
+    for folder in sorted(p for p in KNOWLEDGE_SETS.iterdir() if p.is_dir()) if KNOWLEDGE_SETS.is_dir() else []:
         test = folder / "test.jsonl"
         if (folder / "knowledge").is_dir() and test.exists():
             messages = [TestMessage(r["text"], r["lang"], r["expect"]) for r in read_jsonl(test)]
@@ -85,7 +95,7 @@ def discover_sets(include_sparse: int = 2) -> List[KnowledgeSet]:
             sets.append(KnowledgeSet(folder.name, folder.name, folder / "knowledge", messages,
                                      about.read_text(encoding="utf-8").strip().splitlines()[0] if about.exists() else ""))
     demo_messages = [TestMessage(r["text"], r["lang"], r["faq_id"] or OUT_OF_SCOPE)
-                     for r in read_jsonl(CROSSLINGUAL_DIR / "test.jsonl")]
+                     for r in read_jsonl(CROSSLINGUAL_TEST)]
     demo_dir = PROJECT_ROOT / "knowledge" / "demo"
     sets.append(KnowledgeSet("demo", "demo", demo_dir, demo_messages, "the shipped demo"))
     for seed in range(1, include_sparse + 1):
@@ -231,9 +241,6 @@ def choose_settings(table: np.ndarray, families: Sequence[str], keep: Sequence[b
 def signal_recall(kset: KnowledgeSet) -> Dict[str, Tuple[int, int]]:
     """How many upset, rude and person-asking messages the bot's triggers hand off (the sentiment detector and
     the person-request patterns, as the actions use them)."""
-    from handoff.person_request import asks_for_person
-    from handoff.sentiment import sentiment_detector
-
     detector = sentiment_detector()
     counts: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
     for message in kset.messages:
@@ -255,14 +262,9 @@ TO_KNOWLEDGE = ("faq", "nlu_fallback")
 
 def parse_intents(texts: Sequence[str]) -> List[str]:
     """The intents the bot's trained Rasa model gives these messages (trained first when the data changed)."""
-    import asyncio
-    import logging
-
+    # Rasa (and TensorFlow under it) take seconds to import; only this table needs them
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
-
-    from supportbot.settings import Settings
-    from supportbot.stack import ensure_model
 
     logging.getLogger("rasa").setLevel(logging.ERROR)
     configure_structlog(logging.ERROR)
@@ -278,9 +280,6 @@ def routing_rows(prepared: Sequence[Prepared], chosen: Dict[str, CalibrationSett
     """How often an answerable question is taken by Rasa for something else, and how often it still misses the
     knowledge after the actions' fallbacks (small talk and "didn't help" hand a longer message to the knowledge
     when it is sure; see bot/actions/answer_faq.knowledge_takes_over)."""
-    from bot.actions.answer_faq import KNOWLEDGE_OVER_SMALLTALK_WORDS
-    from knowledge.text import strip_pleasantries
-
     lines = ["", "Routing: answerable questions that Rasa's intent sends elsewhere, and those that still miss the "
              "knowledge after the actions' fallbacks:", "",
              "| knowledge base | answerable | intent not faq | of these, the knowledge still takes over | still missed |",
@@ -313,8 +312,6 @@ def percent(x: float) -> str:
 
 
 def main(args, report: Dict[str, str]) -> None:
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(1):  # one BLAS thread: the fits come out the same in every run
         _main(args, report)
 
@@ -380,8 +377,16 @@ def _main(args, report: Dict[str, str]) -> None:
     body = "\n".join(lines + summary + signal_lines + routing + settings_lines)
     print(body)
     report["knowledge"] = body
-    if getattr(args, "json", None):
-        Path(args.json).write_text(json.dumps({"settings": str(shipped)}, indent=1))
+    if getattr(args, "params_out", None):
+        write_settings(Path(args.params_out), shipped, chosen)
+
+
+def write_settings(path: Path, shipped: CalibrationSettings, chosen: Dict[str, CalibrationSettings]) -> None:
+    """The calibration settings chosen on all knowledge bases (a candidate for CalibrationSettings' defaults in
+    knowledge/calibration.py) and those chosen for each knowledge base on the others, as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"shipped": asdict(shipped), "left_one_out": {family: asdict(s) for family, s in chosen.items()}}
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------- index build time
@@ -390,11 +395,6 @@ def _main(args, report: Dict[str, str]) -> None:
 def bench_indexing(args, report: Dict[str, str]) -> None:
     """Build time of a large knowledge base (every evaluation knowledge base and the demo, twice over, about
     300 entries), then of the edit of one entry, with the real encoder and no embedding cache."""
-    import shutil
-    import time
-
-    from knowledge.encoders import load_encoder
-
     source = BENCH_DIR / "large-knowledge"
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
@@ -443,12 +443,6 @@ def bench_indexing(args, report: Dict[str, str]) -> None:
 def bench_live(args, report: Dict[str, str]) -> None:
     """Every test message of each foreign knowledge base through the whole running bot (gateway, Rasa, the
     actions), as a new conversation, exactly as `supportbot ask --knowledge DIR` would send it."""
-    import os
-    import uuid
-
-    from supportbot.settings import Settings
-    from supportbot.stack import Stack, private_settings, scratch_database, send
-
     os.environ.setdefault("RATE_LIMIT", "off")
     lines = ["| knowledge base | language | answerable | answered right | answered wrong | clarified (right option) | "
              "handed off | small talk | out-of-scope handed off | upset / rude / person handed off |",

@@ -2,7 +2,6 @@
 bot of `rasa init` (DIET + TED) on the same machine in the same run."""
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -12,10 +11,10 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from supportbot.settings import PROJECT_ROOT
+from supportbot.eval.data import BENCH_DIR, CROSSLINGUAL_TEST, read_jsonl
 from supportbot.stack import Stack, _wait_http, free_port, private_settings, scratch_database, send
 
-RASA_INIT_DIR = PROJECT_ROOT / "var" / "bench" / "rasa-init"
+RASA_INIT_DIR = BENCH_DIR / "rasa-init"
 ROUNDS = 100
 
 
@@ -65,10 +64,10 @@ def rasa_init_server() -> Iterator[Tuple[str, subprocess.Popen]]:
 
 
 def bench_latency(args, report: Dict[str, str]) -> None:
-    rows = [json.loads(line) for line in open(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl", encoding="utf-8")]
+    rows = read_jsonl(CROSSLINGUAL_TEST)
     faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
     os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark sends as fast as it can on purpose
-    settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "latency.db"))
+    settings = private_settings(database_url=scratch_database(BENCH_DIR / "latency.db"))
     with Stack(settings, quiet=True) as stack:
         ours = measure(settings.rest_url, faq_texts, token=settings.rest_api_token)
         rasa_only = measure(stack.rasa_urls[0], faq_texts)

@@ -17,7 +17,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import aiohttp
 
 from knowledge.loader import load_knowledge
-from supportbot.latency import rasa_init_server
+from handoff.store import HandoffStore
+from supportbot.eval.data import BENCH_DIR
+from supportbot.eval.latency import rasa_init_server
 from supportbot.settings import PROJECT_ROOT, Settings
 from supportbot.stack import Stack, private_settings, rest_headers, scratch_database
 
@@ -115,8 +117,6 @@ async def drive(url: str, conversations: Sequence[Sequence[str]], prefix: str, h
 
 def lost_in_database(settings: Settings, result: LevelResult) -> int:
     """Customer messages and bot replies the customers saw that the transcript does not hold."""
-    from handoff.store import HandoffStore
-
     store = HandoffStore.open(settings.database_url, run_migrations=False)
     stored_customer = stored_bot = 0
     for sender in result.senders:
@@ -219,7 +219,7 @@ def against_the_targets(ours: Sequence[LevelResult], theirs: Sequence[LevelResul
 def bench_load(args, report: Dict[str, str]) -> None:
     levels = parse_levels(getattr(args, "levels", None))
     os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark's customers write as fast as the bot answers
-    settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "load.db"))
+    settings = private_settings(database_url=scratch_database(BENCH_DIR / "load.db"))
     ours: List[LevelResult] = []
     with Stack(settings, quiet=True) as stack:
         auth = rest_headers(settings.rest_api_token)

@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import aiohttp
+from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy.engine import make_url
 
-from supportbot.load_eval import faq_conversations
+from handoff import models as m
+from supportbot.eval.load import faq_conversations
 from supportbot.settings import PROJECT_ROOT
 from supportbot.stack import free_port, remove_database, rest_headers, scratch_database
 
@@ -115,8 +118,6 @@ class Counts:
 
 
 def read_only_url(database_url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(database_url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         return f"sqlite:///file:{Path(parsed.database).resolve()}?mode=ro&uri=true"
@@ -133,10 +134,6 @@ def _as_utc(moment) -> Optional[datetime]:
 
 def count_outcomes(database_url: str, turns: Sequence[Turn]) -> Counts:
     """Match the customers' turns against the transcript of their REST conversations (read only)."""
-    from sqlalchemy import create_engine, select
-
-    from handoff import models as m
-
     counts = Counts(sent=len(turns), accepted=sum(t.accepted for t in turns),
                     failed=Counter(t.outcome for t in turns if not t.accepted))
     senders = {t.sender for t in turns}
@@ -173,17 +170,11 @@ def count_outcomes(database_url: str, turns: Sequence[Turn]) -> Counts:
 
 
 def _has_journal(db) -> bool:
-    from sqlalchemy import inspect
-
     return any(column["name"] == "turn_pending" for column in inspect(db).get_columns("messages"))
 
 
 def pending_turns(database_url: str) -> Optional[int]:
     """Customer messages the turn journal still holds as unfinished (None: the schema has no journal)."""
-    from sqlalchemy import create_engine, func, select
-
-    from handoff import models as m
-
     engine = create_engine(read_only_url(database_url), future=True)
     try:
         with engine.connect() as db:

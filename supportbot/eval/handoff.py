@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from supportbot.settings import PROJECT_ROOT
+from supportbot.eval.data import BENCH_DIR, CROSSLINGUAL_TEST, HUMAN_REQUESTS, SENTIMENT_TEST
+from supportbot.eval.report import write_report
+from supportbot.stack import Stack, private_settings, scratch_database, send
 
-DATA = PROJECT_ROOT / "tests" / "data"
 LANGUAGES = ("et", "ru", "en")
 PERSONAL_REASONS = ("human_request", "upset", "rude")  # handoffs a calm routine question must never get
 TARGETS = {"human_request": 0.95, "rude": 0.95, "upset": 0.85}
@@ -24,10 +25,10 @@ def _jsonl(path: Path) -> List[dict]:
 
 
 def evaluation_sets() -> Dict[str, List[dict]]:
-    sentiment = _jsonl(DATA / "sentiment" / "test.jsonl")
-    crosslingual = _jsonl(DATA / "crosslingual" / "test.jsonl")
+    sentiment = _jsonl(SENTIMENT_TEST)
+    crosslingual = _jsonl(CROSSLINGUAL_TEST)
     return {
-        "human_request": [{"text": r["text"], "language": r["language"]} for r in _jsonl(DATA / "handoff" / "human_requests.jsonl")],
+        "human_request": [{"text": r["text"], "language": r["language"]} for r in _jsonl(HUMAN_REQUESTS)],
         "rude": [r for r in sentiment if r["label"] == "rude"],
         "upset": [r for r in sentiment if r["label"] == "upset"],
         "routine": [r for r in sentiment if r["kind"] == "routine"]
@@ -37,8 +38,6 @@ def evaluation_sets() -> Dict[str, List[dict]]:
 
 def handoff_reason(url: str, item: dict, token: Optional[str] = None) -> Optional[str]:
     """The reason of the first handoff in the conversation, or None if the bot did not hand off."""
-    from supportbot.stack import send
-
     sender = f"eval-{uuid.uuid4().hex[:12]}"
     for text in [*item.get("earlier", []), item["text"]]:
         for reply in send(url, sender, text, token=token):
@@ -79,9 +78,9 @@ def _pct(value: float) -> str:
 def report_markdown(table: Dict[str, Dict[str, Dict[str, float]]]) -> str:
     lines = [
         "Every message through the whole running bot (Rasa server, action server, gateway), each as a new "
-        "conversation. Held-out sets: `tests/data/handoff/human_requests.jsonl` (explicit requests for a person), "
-        "the rude and upset messages of `tests/data/sentiment/test.jsonl`, and as ordinary questions its routine "
-        "messages plus the answerable questions of `tests/data/crosslingual/test.jsonl`.",
+        "conversation. Held-out sets: `evalsets/handoff/human_requests.jsonl` (explicit requests for a person), "
+        "the rude and upset messages of `evalsets/sentiment/test.jsonl`, and as ordinary questions its routine "
+        "messages plus the answerable questions of `evalsets/crosslingual/test.jsonl`.",
         "",
         "| set | language | n | handed off | with that reason | target |",
         "|---|---|---|---|---|---|",
@@ -105,14 +104,11 @@ def report_markdown(table: Dict[str, Dict[str, Dict[str, float]]]) -> str:
 
 
 def main(args) -> int:
-    from supportbot import evaluation
-    from supportbot.stack import Stack, private_settings, scratch_database
-
-    settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "handoff-eval.db"))
+    settings = private_settings(database_url=scratch_database(BENCH_DIR / "handoff-eval.db"))
     with Stack(settings, quiet=True):
         table = figures(measure(settings.rest_url, evaluation_sets(), token=settings.rest_api_token))
     body = report_markdown(table)
     print(body)
     if not getattr(args, "no_write", False):
-        evaluation.write_report({"handoff": body})
+        write_report({"handoff": body})
     return 0

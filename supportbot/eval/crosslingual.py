@@ -1,33 +1,26 @@
-"""`supportbot eval`: retrieval and decision benchmarks, through the same retriever and decision
-module as the live bot. Figures are printed and written to docs/benchmarks.md."""
+"""`supportbot eval crosslingual`, `banking77` and `clinc150`: retrieval and decision benchmarks, through the
+same retriever and decision module as the live bot."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import sys
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from knowledge.decision import ANSWER, CLARIFY, decide
-from knowledge.encoders import Encoder, load_encoder
 from knowledge.index import load_index
 from knowledge.indexing import build_index
 from knowledge.loader import load_knowledge
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.params import DecisionParams, decision_features
 from knowledge.retriever import RetrievalResult, Retriever
-from supportbot.settings import PROJECT_ROOT, Settings
-
-CROSSLINGUAL_DIR = PROJECT_ROOT / "tests" / "data" / "crosslingual"
-BENCH_DIR = PROJECT_ROOT / "var" / "bench"
-REPORT = PROJECT_ROOT / "docs" / "benchmarks.md"
-DEFAULT_SHARED = PROJECT_ROOT.parent / "shared" / "benchmarks"
+from supportbot.eval.data import BENCH_DIR, CROSSLINGUAL_DIR, CachedEncoder, cached_encoder, read_jsonl, shared_dir
+from supportbot.settings import Settings
 
 
 @dataclass
@@ -35,47 +28,6 @@ class Example:
     text: str
     label: Optional[str]  # entry id, or None when out of scope
     lang: str = "en"
-
-
-class CachedEncoder:
-    """Wraps an encoder with an on-disk cache, so benchmark reruns do not re-embed 30,000 texts."""
-
-    def __init__(self, encoder: Encoder, cache_file: Path):
-        self.encoder, self.name, self.dim = encoder, encoder.name, encoder.dim
-        self.cache_file = cache_file
-        self.cache: Dict[str, np.ndarray] = {}
-        if cache_file.exists():
-            data = np.load(cache_file)
-            self.cache = dict(zip(data["keys"].tolist(), data["vectors"]))
-        self.dirty = False
-
-    def _encode(self, texts: Sequence[str], kind: str, encode) -> np.ndarray:
-        keys = [hashlib.sha1(f"{kind}\0{t}".encode()).hexdigest() for t in texts]
-        missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self.cache})
-        if missing:
-            vectors = encode([t for _, t in missing])
-            self.cache.update({k: v for (k, _), v in zip(missing, vectors)})
-            self.dirty = True
-        return np.vstack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "q", self.encoder.encode_queries)
-
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "p", self.encoder.encode_passages)
-
-    def save(self) -> None:
-        if self.dirty:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            keys = list(self.cache)
-            np.savez(self.cache_file, keys=np.array(keys), vectors=np.vstack([self.cache[k] for k in keys]))
-            self.dirty = False
-
-
-def cached_encoder(spec: str = "") -> CachedEncoder:
-    encoder = load_encoder(spec)
-    tag = hashlib.sha1(encoder.name.encode()).hexdigest()[:8]
-    return CachedEncoder(encoder, BENCH_DIR / f"embeddings-{tag}.npz")
 
 
 def retriever_for(kb: KnowledgeBase, name: str, encoder: CachedEncoder) -> Retriever:
@@ -159,8 +111,6 @@ def tune(retriever: Retriever, dev: Sequence[Example], wrong_answer_cost: float 
     results = retriever.search_many([e.text for e in dev])
     X = np.array([decision_features(r) for r in results])
     y = np.array([int(e.label is not None and r.top is not None and r.top.entry_id == e.label) for e, r in zip(dev, results)])
-    from sklearn.linear_model import LogisticRegression
-
     calibrator = LogisticRegression(C=1.0, max_iter=1000)
     if len(set(y)) > 1:
         calibrator.fit(X, y)
@@ -207,11 +157,6 @@ def tune(retriever: Retriever, dev: Sequence[Example], wrong_answer_cost: float 
 # ---------------------------------------------------------------- data sets
 
 
-def read_jsonl(path: Path) -> List[dict]:
-    with open(path, encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
-
-
 def crosslingual_split(name: str) -> List[Example]:
     return [Example(r["text"], r["faq_id"], r["lang"]) for r in read_jsonl(CROSSLINGUAL_DIR / f"{name}.jsonl")]
 
@@ -225,11 +170,6 @@ def labelled_kb(name: str, rows: Iterable[Tuple[str, str]]) -> KnowledgeBase:
         for label, texts in sorted(by_label.items())
     ]
     return KnowledgeBase(directory=name, entries=entries)
-
-
-def shared_dir(args) -> Optional[Path]:
-    path = Path(args.shared) if getattr(args, "shared", None) else DEFAULT_SHARED
-    return path if path.is_dir() else None
 
 
 # ---------------------------------------------------------------- benchmarks
@@ -318,91 +258,3 @@ def bench_clinc150(args, report: Dict[str, str]) -> None:
     )
     report["clinc150"] = body
     print(body)
-
-
-def main(args) -> int:
-    report: Dict[str, str] = {}
-    wanted = args.benchmark
-    if wanted in ("all", "knowledge"):
-        from supportbot import knowledge_eval
-
-        knowledge_eval.main(args, report)
-    if wanted in ("all", "live"):
-        from supportbot import knowledge_eval
-
-        knowledge_eval.bench_live(args, report)
-    if wanted in ("all", "indexing"):
-        from supportbot import knowledge_eval
-
-        knowledge_eval.bench_indexing(args, report)
-    if wanted in ("all", "crosslingual"):
-        bench_crosslingual(args, report)
-    if wanted in ("all", "banking77"):
-        bench_banking77(args, report)
-    if wanted in ("all", "clinc150"):
-        bench_clinc150(args, report)
-    if wanted in ("all", "sentiment"):
-        from supportbot import sentiment_eval
-
-        sentiment_eval.main(args)
-    if wanted in ("all", "handoff"):
-        from supportbot import handoff_eval
-
-        handoff_eval.main(args)
-    if wanted in ("all", "latency"):
-        from supportbot.latency import bench_latency
-
-        bench_latency(args, report)
-    if wanted == "profile":
-        from supportbot import profile_path
-
-        return profile_path.main(args)
-    if wanted == "load":  # not part of "all": it takes about a quarter of an hour
-        from supportbot.load_eval import bench_load
-
-        bench_load(args, report)
-    if wanted == "fuzz":  # not part of "all": property-based fuzzing of every public route and frame
-        from supportbot.fuzz_eval import bench_fuzz
-
-        bench_fuzz(args, report)
-    if wanted == "faults":  # not part of "all": kills and stops each process of a running stack
-        from supportbot.fault_eval import bench_faults
-
-        bench_faults(args, report)
-    if not args.no_write and report:
-        write_report(report)
-    return 0
-
-
-SECTIONS = {
-    "knowledge": ("Answers on knowledge bases the parameters never saw", "supportbot eval knowledge"),
-    "indexing": ("Index build time (about 300 entries)", "supportbot eval indexing"),
-    "knowledge_live": ("Foreign knowledge bases end to end, through the whole bot", "supportbot eval live"),
-    "crosslingual": ("Cross-lingual FAQ retrieval (demo knowledge, project-written test split)", "supportbot eval crosslingual"),
-    "banking77": ("Banking77", "supportbot eval banking77"),
-    "clinc150": ("CLINC150 (data_full.json)", "supportbot eval clinc150"),
-    "latency": ("Latency of one REST round trip", "supportbot eval latency"),
-    "load": ("Under load: concurrent conversations through the whole stack", "supportbot eval load"),
-    "fuzz": ("Fuzzing every public route and frame", "supportbot eval fuzz"),
-    "faults": ("Faults: each process killed or stopped in the middle of conversations", "supportbot eval faults"),
-    "sentiment": ("Upset and rude customers (handoff/sentiment.py)", "supportbot eval sentiment"),
-    "handoff": ("Handoff triggers end to end (human requests, rude, upset, routine questions)", "supportbot eval handoff"),
-}
-
-
-def write_report(report: Dict[str, str]) -> None:
-    """Replace the measured sections in docs/benchmarks.md, keeping the others."""
-    text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Benchmarks\n"
-    for key, body in report.items():
-        title, command = SECTIONS[key]
-        start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
-        block = (
-            f"{start}\n## {title}\n\nReproduce: `{command}` (measured {time.strftime('%Y-%m-%d')}, "
-            f"{sys.platform}, 2 cores)\n\n{body}\n{end}"
-        )
-        if start in text and end in text:
-            text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(text, encoding="utf-8")

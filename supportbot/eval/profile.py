@@ -19,7 +19,21 @@ import sys
 import time
 from typing import Callable, Dict, List, Sequence
 
-from supportbot.load_eval import faq_conversations
+import aiohttp
+from rasa.core.agent import load_agent
+from rasa.core.utils import AvailableEndpoints
+from rasa.shared.core.trackers import EventVerbosity
+from rasa_sdk.executor import ActionExecutor
+
+from bot.actions.knowledge_client import knowledge_client
+from bot.server import check_action_replies_with_one_validator, tune_sqlite_tracker_store
+from handoff.router import ConversationRouter
+from handoff.sentiment import sentiment_detector
+from handoff.store import HandoffStore
+from knowledge.encoders import load_encoder
+from supportbot.endpoints import write_endpoints
+from supportbot.eval.data import BENCH_DIR
+from supportbot.eval.load import faq_conversations
 from supportbot.settings import PROJECT_ROOT
 from supportbot.stack import _wait_http, private_settings, scratch_database
 
@@ -40,18 +54,14 @@ def _timed(stage: Callable[[str], object], texts: Sequence[str]) -> float:
 def profile_stages(cprofile: bool = False) -> Dict[str, float]:
     os.environ.setdefault("RATE_LIMIT", "off")
     texts = [t for conversation in faq_conversations(6, 10, seed=7) for t in conversation][:ROUNDS]
-    settings = private_settings(database_url=scratch_database(PROJECT_ROOT / "var" / "bench" / "profile.db"))
+    settings = private_settings(database_url=scratch_database(BENCH_DIR / "profile.db"))
     env = settings.child_environment()
     os.environ.update({k: v for k, v in env.items() if k in ("KNOWLEDGE_DIR", "INDEX_DIR", "DATABASE_URL", "ACTION_ENDPOINT_URL")})
     figures: Dict[str, float] = {}
 
-    from bot.actions.knowledge_client import knowledge_client
-    from handoff.sentiment import sentiment_detector
-
     detector, client = sentiment_detector(), knowledge_client()
     figures["sentiment (encoder + classifier)"] = _timed(lambda t: detector.assess(t), texts)
     figures["retrieval and decision (encoder, FAISS, classifier, lexical)"] = _timed(lambda t: client.consult(t), texts)
-    from knowledge.encoders import load_encoder
 
     encoder = load_encoder(settings.encoder)
     figures["one sentence embedding"] = _timed(lambda t: encoder.encode_queries([t]), texts)
@@ -69,14 +79,6 @@ def profile_stages(cprofile: bool = False) -> Dict[str, float]:
 
 
 async def _rasa_stages(settings, texts: Sequence[str], cprofile: bool) -> Dict[str, float]:
-    import aiohttp
-    from rasa.core.agent import load_agent
-    from rasa.core.utils import AvailableEndpoints
-    from rasa.shared.core.trackers import EventVerbosity
-
-    from bot.server import check_action_replies_with_one_validator, tune_sqlite_tracker_store
-    from supportbot.endpoints import write_endpoints
-
     check_action_replies_with_one_validator()  # as the live Rasa server (bot/server.py)
     tune_sqlite_tracker_store()
     endpoints = AvailableEndpoints.read_endpoints(str(write_endpoints(settings, PROJECT_ROOT / "var" / "run" / "profile-endpoints.yml")))
@@ -134,8 +136,6 @@ def _print_heaviest(what: str, profiler: cProfile.Profile, rows: int = 40) -> No
 
 async def _profile_action_server(body: dict, texts: Sequence[str]) -> None:
     """The action server's work on one request, in this process: the JSON body, the tracker, the action."""
-    from rasa_sdk.executor import ActionExecutor
-
     executor = ActionExecutor()
     executor.register_package("bot.actions")
     encoded = json.dumps(body)
@@ -150,9 +150,6 @@ async def _profile_action_server(body: dict, texts: Sequence[str]) -> None:
 
 
 async def _gateway_stage(settings, texts: Sequence[str]) -> Dict[str, float]:
-    from handoff.router import ConversationRouter
-    from handoff.store import HandoffStore
-
     class InstantBot:
         async def send(self, sender_id, text, metadata=None):
             return [{"text": "An answer.", "custom": {"kind": "answer", "faq_id": "x", "language": "en"}}]

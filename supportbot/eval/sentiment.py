@@ -1,5 +1,5 @@
 """`supportbot eval sentiment`: the upset/rude detector of handoff/sentiment.py on the project's held-out
-test split (tests/data/sentiment/test.jsonl) and on public sets read from ../shared/benchmarks.
+test split (evalsets/sentiment/test.jsonl) and on public sets read from ../shared/benchmarks.
 
 "Flagged" means the detector said upset or rude, i.e. the conversation would go to a person.
 Nothing is tuned here: the detector's thresholds come from handoff/data/sentiment/dev.jsonl.
@@ -20,9 +20,10 @@ from handoff.sentiment import (
     CALM, CUE_NAMES, DEV_FILE, LABELS, RUDE, TRAIN_FILES, UPSET, Example, SentimentDetector, SentimentModel,
     dev_objective, fit_model, load_examples,
 )
-from supportbot.settings import PROJECT_ROOT
+from supportbot.eval.data import CROSSLINGUAL_TEST, DEFAULT_SHARED, SENTIMENT_TEST, cached_encoder
+from supportbot.eval.report import write_report
 
-TEST_FILE = PROJECT_ROOT / "tests" / "data" / "sentiment" / "test.jsonl"
+TEST_FILE = SENTIMENT_TEST
 LANGUAGES = ("et", "ru", "en")
 TARGETS = {"rude_recall": 0.95, "upset_recall": 0.85, "routine_flagged": 0.05}
 VALENCE_SEED, VALENCE_TEST_SHARE = 13, 0.3
@@ -218,9 +219,7 @@ def _with_model(detector: SentimentDetector, model: SentimentModel) -> Sentiment
 
 def faq_questions_flagged(detector: SentimentDetector) -> Dict[str, Dict[str, float]]:
     """Share of the FAQ evaluation's held-out questions (ordinary, not upset) that would be handed off."""
-    from supportbot.settings import PROJECT_ROOT
-
-    rows = _jsonl(PROJECT_ROOT / "tests" / "data" / "crosslingual" / "test.jsonl")
+    rows = _jsonl(CROSSLINGUAL_TEST)
     labels = [s.label for s in detector.assess_many([r["text"] for r in rows])]
     figures = {}
     for name, in_scope in (("answerable", True), ("out_of_scope", False)):
@@ -230,8 +229,6 @@ def faq_questions_flagged(detector: SentimentDetector) -> Dict[str, Dict[str, fl
 
 
 def evaluate_sentiment(shared: Optional[Path] = None, compare_public_training: bool = True) -> dict:
-    from supportbot.evaluation import DEFAULT_SHARED, cached_encoder
-
     encoder = cached_encoder()
     detector = SentimentDetector(encoder=encoder)
     test = load_examples(TEST_FILE)
@@ -277,7 +274,7 @@ def report_markdown(results: dict) -> str:
     project = results["project"]
     overall = project["all"]
     lines = [
-        "Project test split (`tests/data/sentiment/test.jsonl`, written independently of train/dev; "
+        "Project test split (`evalsets/sentiment/test.jsonl`, written independently of train/dev; "
         f"{overall['n']} messages: " + ", ".join(
             f"{lang} {sum(c.values())} ({'/'.join(str(c[l]) for l in LABELS)} calm/upset/rude)"
             for lang, c in results["test_counts"].items()) + "). "
@@ -306,7 +303,7 @@ def report_markdown(results: dict) -> str:
     faq = results.get("faq_questions_flagged")
     if faq:
         lines += [
-            "The FAQ evaluation's held-out questions (`tests/data/crosslingual/test.jsonl`, ordinary questions in "
+            "The FAQ evaluation's held-out questions (`evalsets/crosslingual/test.jsonl`, ordinary questions in "
             "et, ru and en, none written as complaints) flagged as upset or rude: "
             f"{_pct(faq['answerable']['flagged'])} of {faq['answerable']['n']} answerable ones and "
             f"{_pct(faq['out_of_scope']['flagged'])} of {faq['out_of_scope']['n']} out-of-scope ones.",
@@ -419,11 +416,9 @@ def assessment(results: dict) -> str:
 
 
 def main(args) -> int:
-    from supportbot import evaluation
-
     results = evaluate_sentiment(Path(args.shared) if getattr(args, "shared", None) else None)
     body = report_markdown(results)
     print(body)
     if not getattr(args, "no_write", False):
-        evaluation.write_report({"sentiment": body})
+        write_report({"sentiment": body})
     return 0
