@@ -104,11 +104,12 @@ class ConversationRouter:
         killed in between leaves it to `recover_interrupted_turns`. Past the hourly cap, TooManyMessages."""
         text = mask_card_numbers(text)
         conversation = await self._db(self.store.conversation, channel, customer_id)
-        if self.limits.stored_per_hour and not await self._seen(conversation.id, client_message_id):
-            if await self._db(
-                    self.store.customer_messages_since, conversation.id, datetime.now(timezone.utc) - timedelta(hours=1)
-            ) >= self.limits.stored_per_hour:
-                raise TooManyMessages(f"at most {self.limits.stored_per_hour} messages an hour are kept per conversation")
+        now = datetime.now(timezone.utc)  # real time: stored messages carry real time
+        recent, this_hour = await self._db(self.store.customer_messages_since, conversation.id,
+                                           now - self.limits.window, now - timedelta(hours=1))
+        if self.limits.stored_per_hour and this_hour >= self.limits.stored_per_hour \
+                and not await self._seen(conversation.id, client_message_id):  # a retry of a kept one is no new message
+            raise TooManyMessages(f"at most {self.limits.stored_per_hour} messages an hour are kept per conversation")
         if len(text) > self.limits.max_chars:
             message, new = await self._db(self.store.add_customer_message, conversation.id, text[:self.limits.max_chars] + "…",
                                           conversation.customer_name, {"cut_from_chars": len(text)}, client_message_id)
@@ -117,7 +118,6 @@ class ConversationRouter:
             return [await self.notice(conversation, "message_too_long", {"kind": "limit", "limit": "message_length"},
                                        language=conversation.language or detect_language(text).code,
                                        limit=self.limits.max_chars)]
-        recent = await self._recent_customer_messages(conversation.id)
         pressed = await self._offered_button(conversation.id, text)
         shown, payload = shown_text(text, metadata) if pressed else (text, None)
         message, new = await self._db(self.store.add_customer_message, conversation.id, shown, conversation.customer_name,
@@ -175,12 +175,6 @@ class ConversationRouter:
             return False
         recent = (await self._db(self.store.messages, conversation_id, 0, ["bot"]))[-OFFERED_BUTTONS_LOOK_BACK:]
         return any(isinstance(b, dict) and b.get("payload") == text for m in recent for b in m.payload.get("buttons") or [])
-
-    async def _recent_customer_messages(self, conversation_id: int) -> int:
-        if not self.limits.messages_per_window:
-            return 0
-        since = datetime.now(timezone.utc) - self.limits.window  # real time: stored messages carry real time
-        return await self._db(self.store.customer_messages_since, conversation_id, since)
 
     async def feedback(self, channel: str, customer_id: str, message_id: int, helpful: bool) -> List[MessageView]:
         """The customer's "was this helpful?" on one of the bot's answers: kept for the statistics; "no" on the

@@ -10,7 +10,7 @@ from typing import Any, Container, Dict, Iterable, List, Optional, Sequence, Tup
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -300,11 +300,13 @@ class HandoffStore:
                 raise NotFound(f"no message {message_id}")
             return _message_view(row)
 
-    def customer_messages_since(self, conversation_id: int, since: datetime) -> int:
-        query = select(func.count()).select_from(m.Message).where(
-            m.Message.conversation_id == conversation_id, m.Message.role == "customer", m.Message.created_at >= since)
+    def customer_messages_since(self, conversation_id: int, *moments: datetime) -> Tuple[int, ...]:
+        """How many customer messages the conversation has had since each of `moments`, in one query."""
+        counts = [func.coalesce(func.sum(case((m.Message.created_at >= moment, 1), else_=0)), 0) for moment in moments]
+        query = select(*counts).where(m.Message.conversation_id == conversation_id, m.Message.role == "customer",
+                                      m.Message.created_at >= min(moments))
         with self.session() as s:
-            return s.execute(query).scalar()
+            return tuple(int(n) for n in s.execute(query).one())
 
     # answer feedback
 

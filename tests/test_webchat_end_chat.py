@@ -3,11 +3,10 @@ a stand-in for Rasa: after a confirmation in the widget's language, the browser 
 history, and the next message reaches the server under a new session id."""
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any, Dict, List, Optional
 
 import pytest
+from app_thread import AppThread
 from browser import browser, open_page  # noqa: F401  (pytest fixture)
 from fake_bot import FakeBot
 from playwright.sync_api import expect
@@ -34,50 +33,13 @@ class SenderRecordingBot(FakeBot):
         return await super().send(sender_id, text, metadata)
 
 
-class GatewayThread:
-    """The gateway's app on 127.0.0.1:<free port>, in a thread with its own event loop."""
-
-    def __init__(self, app):
-        from aiohttp import web
-
-        self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(app)
-        self.thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
-        self.port = 0
-
-    def start(self) -> "GatewayThread":
-        from aiohttp import web
-
-        async def start():
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(30)
-        return self
-
-    def stop(self) -> None:
-        try:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-
 @pytest.fixture
 def gateway(tmp_path):
     url = f"sqlite:///{tmp_path / 'supportbot.db'}"
     migrate(url)
     store = HandoffStore.open(url, run_migrations=False)
     bot = SenderRecordingBot()
-    server = GatewayThread(build_app(Settings(rest_api_token="token"), store=store, bot=bot,
+    server = AppThread(build_app(Settings(rest_api_token="token"), store=store, bot=bot,
                                      hours=BusinessHours.parse("always"))).start()
     try:
         yield server, store, bot
@@ -106,7 +68,7 @@ def texts(page) -> List[str]:
 def test_end_chat_forgets_the_session_and_the_next_message_starts_a_new_one(gateway, browser):  # noqa: F811
     server, store, bot = gateway
     with open_page(browser) as page:
-        page.goto(server.url)
+        page.goto(server.base + "/")
         open_widget(page)
         say(page, "my router has the serial XJ-4471")
         expect(page.locator(SERVER_MESSAGES)).to_have_count(2)
@@ -166,7 +128,7 @@ def test_the_confirmation_speaks_the_widgets_language(gateway, browser, locale, 
     context = browser.new_context(locale=locale)
     try:
         page = context.new_page()
-        page.goto(server.url)
+        page.goto(server.base + "/")
         open_widget(page)
         end = page.get_by_test_id("webchat-end")
         expect(end).to_have_attribute("aria-label", yes)

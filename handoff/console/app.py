@@ -9,7 +9,6 @@ import time
 from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Deque, Dict, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from handoff.canned import CannedReplies
 from handoff.client_address import client_address
 from handoff.console.gaps_routes import gaps_routes
+from handoff.console.pages import STATIC_DIR, page
 from handoff.console.reports import add_report_routes
 from handoff.limits import storable
 from handoff.live_events import ERROR_BACKOFF_SECONDS, BoundedSender, LiveEventFollower
@@ -27,7 +27,6 @@ from handoff.store import SESSION_IDLE_TIMEOUT, AgentView, ConversationView, Han
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "supportbot_agent"
 MAX_TEXT_CHARS = 4000
 MAX_ID = 2**63 - 1  # the largest id the database holds
@@ -273,11 +272,8 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         raise web.HTTPFound("/console/")
 
     @routes.get("/console/")
-    async def page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "index.html", headers={
-            "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-                                       "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+    async def console_page(request: web.Request) -> web.StreamResponse:
+        return page("index.html", connect_src="'self' ws: wss:")
 
     @routes.post("/console/api/login")
     async def login(request: web.Request) -> web.StreamResponse:

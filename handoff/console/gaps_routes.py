@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Optional
 
 from aiohttp import web
 
 from handoff.canned import CannedReplies
+from handoff.console.pages import page
 from handoff.gaps import gaps_report, language_means, report_csv
 from handoff.store import HandoffStore
 from knowledge.encoders import Encoder, load_encoder
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
-                               "script-src 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 DEFAULT_DAYS = 30
 MAX_DAYS = 3650
 
@@ -63,8 +58,8 @@ def gaps_routes(store: HandoffStore, canned: CannedReplies, encoder_spec: str = 
     routes = web.RouteTableDef()
 
     @routes.get("/console/gaps")
-    async def page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "gaps.html", headers=PAGE_HEADERS)
+    async def gaps_page(request: web.Request) -> web.StreamResponse:
+        return page("gaps.html")
 
     @routes.get("/console/api/gaps")
     async def gaps(request: web.Request) -> web.StreamResponse:

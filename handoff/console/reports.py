@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timezone, tzinfo
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
 from aiohttp import web
@@ -15,13 +14,9 @@ from aiohttp import web
 from handoff.analytics import (BUCKETS, DEFAULT_DAYS, OUTCOMES, Period, RequestFilter, RequestLog, ServiceRequest,
                                export_csv, filter_options, report)
 from handoff.console.charts import Series, bar_chart
+from handoff.console.pages import page
 from handoff.store import HandoffStore
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
-                               "script-src 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 CHART_HEADERS = {"Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff"}
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -107,11 +102,11 @@ def add_report_routes(app: web.Application, store: HandoffStore, zone: tzinfo,
 
     @routes.get("/console/requests")
     async def requests_page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "requests.html", headers=PAGE_HEADERS)
+        return page("requests.html")
 
     @routes.get("/console/analytics")
     async def analytics_page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "analytics.html", headers=PAGE_HEADERS)
+        return page("analytics.html")
 
     @routes.get("/console/api/requests")
     async def requests_list(request: web.Request) -> web.StreamResponse:
