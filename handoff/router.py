@@ -33,6 +33,7 @@ MAX_DELIVERY_TRIES = 12  # with the waits above, about six hours; then the agent
 RETRY_LEASE = timedelta(minutes=2)  # how long one gateway holds a due message while it tries it
 # a turn journalled this long ago and never finished was cut off by a dying gateway: far longer than any turn takes
 INTERRUPTED_TURN_AGE = timedelta(seconds=120)
+RETRY_WAITS_FOR_TURN_SECONDS = 30.0  # a resend waits this long for the first send's answer (the bot gives up after 20)
 
 
 def parse_rating(text: str) -> Optional[int]:
@@ -122,13 +123,20 @@ class ConversationRouter:
         shown, payload = shown_text(text, metadata) if pressed else (text, None)
         message, new = await self._db(self.store.add_customer_message, conversation.id, shown, conversation.customer_name,
                                       payload, client_message_id, True)
+        if not new:
+            return await self._first_sends_replies(message.id)
         async with self.locks.hold(conversation.id):
-            if not new:  # answered by the first send, once its turn (which held this lock) was done
-                return await self._db(self.store.replies_to, message.id)
-            try:
-                return await self._turn(conversation.id, text, metadata, pressed, recent)
-            finally:
-                await self._db(self.store.finish_turn, message.id)
+            # a turn that fails or is cancelled (the client went away) stays journalled: recovery hands it to the agents
+            replies = await self._turn(conversation.id, text, metadata, pressed, recent)
+            await self._db(self.store.finish_turn, message.id)
+            return replies
+
+    async def _first_sends_replies(self, message_id: int) -> List[MessageView]:
+        """What the first send of a message got, once its turn is done (a retry can arrive while it runs)."""
+        deadline = asyncio.get_running_loop().time() + RETRY_WAITS_FOR_TURN_SECONDS
+        while await self._db(self.store.turn_pending, message_id) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        return await self._db(self.store.replies_to, message_id)
 
     async def _seen(self, conversation_id: int, client_message_id: Optional[str]) -> bool:
         return client_message_id is not None and await self._db(

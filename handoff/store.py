@@ -259,6 +259,10 @@ class HandoffStore:
                 query = query.where(m.Message.id < next_customer)
             return [_message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
 
+    def turn_pending(self, message_id: int) -> bool:
+        with self.session() as s:
+            return bool(s.execute(select(m.Message.turn_pending).where(m.Message.id == message_id)).scalar())
+
     def finish_turn(self, message_id: int) -> bool:
         """The turn of this customer message is done (its answer or handoff is stored); False if it already was,
         which is how exactly one of two gateways takes over an interrupted turn."""

@@ -189,3 +189,15 @@ async def test_a_message_given_up_is_a_dead_letter_that_holds_nothing_back(route
     assert not store.has_deferred(conversation.id), "a dead letter still holds later messages back"
     store.dismiss_undelivered(kept.id)
     assert kept.id not in [d["message"]["id"] for d in store.undelivered()]
+
+
+async def test_a_turn_that_fails_inside_stays_journalled_for_the_agents(store):
+    class BrokenBot(FakeBot):
+        async def send(self, sender_id, text, metadata=None):
+            raise RuntimeError("an unexpected failure inside the turn")
+
+    router = ConversationRouter(store, BrokenBot(), BusinessHours.parse("always"))
+    with pytest.raises(RuntimeError):
+        await router.receive("rest", "anna", "how do I pay?")
+    assert await router.recover_interrupted_turns(timedelta(0)) == 1
+    assert store.get(store.find("rest", "anna").id).state == "waiting"
