@@ -11,7 +11,7 @@ import sys
 
 def prepare() -> None:
     from bot.actions.knowledge_client import knowledge_client
-    from handoff.sentiment import sentiment_detector
+    from signals.sentiment import sentiment_detector
     from knowledge.text import load_language_models
 
     load_language_models()
@@ -26,7 +26,7 @@ def prepare() -> None:
 def main() -> None:
     from rasa_sdk.__main__ import main as rasa_sdk_main
 
-    from handoff.personal_data import install_log_masking
+    from signals.personal_data import install_log_masking
 
     install_log_masking()
     os.environ.setdefault("SANIC_HOST", "127.0.0.1")  # only the Rasa server, on this machine, calls it

@@ -77,7 +77,7 @@ def freeze_after_loading_the_model() -> None:
 
 
 def main() -> None:
-    from handoff.personal_data import install_log_masking
+    from signals.personal_data import install_log_masking
 
     install_log_masking()
     check_action_replies_with_one_validator()

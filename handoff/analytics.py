@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from handoff import models as m
-from handoff.personal_data import mask_personal_data
+from signals.personal_data import mask_personal_data
 from handoff.store import as_utc, iso
 
 REQUEST_GAP = timedelta(minutes=30)  # silence that ends a request, unless the humans have it

@@ -31,7 +31,7 @@ import yaml
 from sqlalchemy import Text, cast, select
 
 from handoff import models as m
-from handoff.personal_data import mask_personal_data
+from signals.personal_data import mask_personal_data
 from handoff.store import HandoffStore, as_utc, iso
 from knowledge.encoders import Encoder
 from knowledge.text import detect_language

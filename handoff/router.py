@@ -9,12 +9,12 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
-from bot.replies.composer import ReplyComposer
+from replies.composer import ReplyComposer
 from handoff.bot_client import BotUnavailable, RasaBotClient
-from handoff.card_numbers import mask_card_numbers
+from signals.card_numbers import mask_card_numbers
 from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
-from handoff.limits import MessageLimits
+from protocol.limits import MessageLimits
 from handoff.ownership import State, TransitionRefused
 from handoff.store import AgentView, ConversationView, HandoffStore, MessageView, NotFound, NotOwner
 from knowledge.text import detect_language

@@ -605,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from handoff.personal_data import install_log_masking
+    from signals.personal_data import install_log_masking
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_masking()

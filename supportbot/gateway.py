@@ -17,7 +17,7 @@ from handoff.conversation_lock import ConversationLocks
 from handoff.customer_data import CustomerData
 from handoff.console.app import console_app
 from handoff.hours import BusinessHours
-from handoff.personal_data import install_log_masking
+from signals.personal_data import install_log_masking
 from handoff.router import ConversationRouter
 from handoff.store import HandoffStore
 from supportbot.channels.rest import require_token, rest_routes

@@ -64,7 +64,7 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
 
 
 def ensure_sentiment_model(settings: Settings) -> None:
-    from handoff.sentiment import SentimentDetector, cached_model_path
+    from signals.sentiment import SentimentDetector, cached_model_path
     from knowledge.encoders import load_encoder
 
     encoder = load_encoder(settings.encoder)

@@ -9,8 +9,8 @@ from bot.actions.conversation import conversation_language
 from bot.actions.didnt_help import DidntHelp
 from bot.actions.hand_off import HandOff
 from bot.actions.smalltalk import Smalltalk
-from bot.replies.composer import ReplyComposer, load_phrases
-from bot.replies.register import detect_register
+from replies.composer import ReplyComposer, load_phrases
+from replies.register import detect_register
 from helpers import make_tracker, slot_events
 
 PHRASES = load_phrases()
@@ -403,7 +403,7 @@ def test_every_hesitation_reply_asks_what_is_missing():
 
 
 def test_rule_11_check_catches_a_second_mention_and_an_unrelated_one(small_kb_dir):
-    from bot.replies import rules
+    import politeness_rules as rules
     from knowledge.loader import load_knowledge
 
     kb = load_knowledge(small_kb_dir)
@@ -445,7 +445,7 @@ def test_rule_3_a_terse_customer_gets_short_replies_and_a_detailed_one_fuller_re
 
 
 def test_brevity_is_read_from_the_latest_messages():
-    from bot.replies.brevity import DETAILED, SHORT, customer_brevity
+    from replies.brevity import DETAILED, SHORT, customer_brevity
 
     assert customer_brevity(["ok", "thx"]) == SHORT
     assert customer_brevity(["hello", "my internet has been slow every evening this week, even though the router was "

@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from handoff import models as m
 from handoff.hours import BusinessHours
-from handoff.limits import MessageLimits
+from protocol.limits import MessageLimits
 from handoff.router import BOT_UNAVAILABLE, MAX_DELIVERY_TRIES, ConversationRouter, TooManyMessages
 from handoff.store import HandoffStore
 

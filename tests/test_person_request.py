@@ -1,7 +1,7 @@
-"""Requests for a person recognised by handoff/data/person_request.yml, and ordinary questions left alone."""
+"""Requests for a person recognised by signals/data/person_request.yml, and ordinary questions left alone."""
 import pytest
 
-from handoff.person_request import asks_for_person
+from signals.person_request import asks_for_person
 from knowledge.loader import load_knowledge
 from supportbot.settings import PROJECT_ROOT
 

@@ -1,4 +1,4 @@
-"""Personal data masked in logs and analytics (handoff/personal_data.py): what is masked, what is left alone, the
+"""Personal data masked in logs and analytics (signals/personal_data.py): what is masked, what is left alone, the
 log filter on real loggers, and the statistics outputs, which must hold no customer text."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from fake_bot import FakeBot
 from helpers import REST_AUTH, gateway_app
 
-from handoff import personal_data
+from signals import personal_data
 from handoff.console.app import ROUTER_KEY
-from handoff.personal_data import (EMAIL_MASK, PERSONAL_CODE_MASK, PHONE_MASK, PersonalDataFilter, install_log_masking,
+from signals.personal_data import (EMAIL_MASK, PERSONAL_CODE_MASK, PHONE_MASK, PersonalDataFilter, install_log_masking,
                                    mask_personal_data, valid_personal_code)
 from handoff.store import HandoffStore
 from supportbot import cli
@@ -67,7 +67,7 @@ def test_invalid_personal_codes(code):
     ("+44 20 7946 0958", PHONE_MASK),
     ("+1 (415) 555-2671", PHONE_MASK),
     ("+358401234567", PHONE_MASK),
-    # cards, through handoff.card_numbers
+    # cards, through signals.card_numbers
     ("card 4111 1111 1111 1111", "card •••• •••• •••• 1111"),
     (CUSTOMER_MESSAGE, f"Tere! Minu e-post on {EMAIL_MASK}, telefon {PHONE_MASK} ja isikukood {PERSONAL_CODE_MASK}."),
 ])

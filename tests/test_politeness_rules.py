@@ -1,4 +1,4 @@
-"""The rules of good support work (bot/replies/rules.py), checked on whole conversations with the running bot
+"""The rules of good support work (tests/politeness_rules.py), checked on whole conversations with the running bot
 in et, ru and en, formal and informal."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bot.replies import rules
+import politeness_rules as rules
 from supportbot.settings import PROJECT_ROOT
 from supportbot.stack import send
 
@@ -82,7 +82,7 @@ def test_rule_4_no_two_bot_messages_are_the_same_in_12_turns(transcripts, key):
 
 
 def closings():
-    from bot.replies.composer import load_phrases
+    from replies.composer import load_phrases
 
     return [v for registers in load_phrases()["answer_follow_up"].values() for variants in registers.values() for v in variants]
 

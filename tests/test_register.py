@@ -4,8 +4,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.hand_off import HandOff
 from bot.actions.smalltalk import Smalltalk
-from bot.replies.composer import FORMAL, INFORMAL, load_phrases
-from bot.replies.register import detect_register
+from replies.composer import FORMAL, INFORMAL, load_phrases
+from replies.register import detect_register
 from helpers import make_tracker, slot_events
 
 PHRASES = load_phrases()

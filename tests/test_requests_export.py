@@ -20,8 +20,10 @@ from supportbot import cli
 
 COLUMNS = ["id", "channel", "language", "started_at", "path", "reason", "agent", "first_agent_reply_seconds",
            "queue_seconds", "state", "resolution", "rating", "messages"]
-# the desk's day 0, so that its last request (day 14) is two days old whenever the tests run
-MONDAY = (datetime.now(timezone.utc) - timedelta(days=16)).date()
+# the desk's day 0: a Monday (the weekly figures start on Mondays), so that its last request (day 14) is two to
+# eight days old whenever the tests run
+_SIXTEEN_DAYS_AGO = (datetime.now(timezone.utc) - timedelta(days=16)).date()
+MONDAY = _SIXTEEN_DAYS_AGO - timedelta(days=_SIXTEEN_DAYS_AGO.weekday())
 CUSTOMER_SECRETS = ("carl@example.com", "5123 4567", RESOLUTION_EMAIL, RESOLUTION_PHONE)
 
 

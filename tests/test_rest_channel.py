@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from bot.channels.rest import MetadataCollectingOutputChannel, SupportRestInput
-from supportbot.channels.validation import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, request_problem
+from protocol.requests import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, request_problem
 
 
 @pytest.mark.parametrize("body", [None, [], ["sender", "message"], "hello", 42, True])

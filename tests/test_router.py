@@ -8,10 +8,10 @@ from typing import List
 import pytest
 from fake_bot import FakeBot
 
-from bot.replies.composer import load_phrases
+from replies.composer import load_phrases
 from handoff.bot_client import BotUnavailable
 from handoff.hours import BusinessHours
-from handoff.limits import MessageLimits
+from protocol.limits import MessageLimits
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter, parse_rating
 
@@ -147,7 +147,7 @@ def test_business_hours():
 
 
 async def test_the_queue_message_keeps_the_customers_register(store):
-    from bot.replies.composer import load_phrases
+    from replies.composer import load_phrases
 
     class InformalRussianBot(FakeBot):
         async def send(self, sender_id, text, metadata=None):
@@ -449,6 +449,6 @@ async def test_card_numbers_are_masked_before_anything_is_stored_or_sent_to_the_
 
 @pytest.mark.parametrize("text", ["1234 5678 9012 3456", "call me at +372 5555 5555", "order 2026120212345"])
 def test_digits_that_are_not_a_card_number_stay(text):
-    from handoff.card_numbers import mask_card_numbers
+    from signals.card_numbers import mask_card_numbers
 
     assert mask_card_numbers(text) == text

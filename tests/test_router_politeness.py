@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from bot.replies import rules
+import politeness_rules as rules
 from handoff.hours import BusinessHours
 from handoff.router import ConversationRouter
 

@@ -1,4 +1,4 @@
-"""handoff/sentiment.py: calm, upset or rude, in et, ru and en."""
+"""signals/sentiment.py: calm, upset or rude, in et, ru and en."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from handoff import sentiment
-from handoff.sentiment import (
+from signals import sentiment
+from signals.sentiment import (
     LABELS, Lexicon, Sentiment, SentimentDetector, load_examples, normalised_words, sentiment_detector,
 )
 from supportbot.eval.data import SENTIMENT_TEST as TEST_SPLIT
@@ -113,7 +113,7 @@ def test_the_process_wide_detector_is_built_once():
 
 def test_assess_loads_nothing_after_warm_up(detector, monkeypatch):
     """Its speed is measured by `supportbot eval profile`; here: no model or lexicon is loaded or fitted again."""
-    import handoff.sentiment as module
+    import signals.sentiment as module
 
     detector.assess("warm up", "en")
     monkeypatch.setattr(module, "load_or_fit", lambda *args, **kwargs: pytest.fail("the model was loaded again"))
@@ -218,7 +218,7 @@ def test_targets_on_the_project_test_split(detector):
 
 
 def test_the_test_split_is_not_in_the_training_data():
-    from handoff.sentiment import DEV_FILE, TRAIN_FILES
+    from signals.sentiment import DEV_FILE, TRAIN_FILES
 
     test = {(e.text.lower(), e.earlier) for e in load_examples(TEST_SPLIT)}
     seen = {(e.text.lower(), e.earlier) for path in (*TRAIN_FILES, DEV_FILE) for e in load_examples(path)}

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fake_telegram import FakeTelegram, buttons_of
 
-from bot.replies.composer import load_phrases
+from replies.composer import load_phrases
 from handoff.db import migrate
 from handoff.hours import BusinessHours
 from handoff.store import HandoffStore, MessageView

@@ -5,8 +5,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.conversation import Conversation, just_answered
 from bot.actions.knowledge_client import knowledge_client
-from bot.replies.composer import composer_label
-from handoff.person_request import asks_for_person
+from replies.composer import composer_label
+from signals.person_request import asks_for_person
 from knowledge.decision import ANSWER, CLARIFY, HANDOFF, HUMAN_REQUEST, LOW_CONFIDENCE, RUDE, UPSET, Decision
 from knowledge.model import Entry
 from knowledge.retriever import RetrievalResult

@@ -10,9 +10,9 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.knowledge_client import knowledge_client
-from bot.replies.brevity import LOOK_BACK, customer_brevity
-from bot.replies.composer import FORMAL, Reply, ReplyComposer, remember
-from bot.replies.register import detect_register
+from replies.brevity import LOOK_BACK, customer_brevity
+from replies.composer import FORMAL, Reply, ReplyComposer, remember
+from replies.register import detect_register
 from knowledge.encoders import MESSAGE_VECTOR
 from knowledge.text import detect_language, extract_name, is_clearly_in
 
@@ -95,7 +95,7 @@ class Conversation:
     def mood(self) -> Dict[str, Any]:
         """The customer's sentiment from this message and the earlier ones: calm, upset or rude."""
         if self._mood is None:
-            from handoff.sentiment import sentiment_detector
+            from signals.sentiment import sentiment_detector
 
             if self.text.startswith("/"):
                 self._mood = {"label": "calm", "upset": 0.0, "rude": 0.0, "signals": []}

@@ -5,7 +5,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.answer_faq import KNOWLEDGE_OVER_SMALLTALK_WORDS, carry_out, consult, faq_buttons
 from bot.actions.conversation import Conversation, last_bot_kind
-from handoff.person_request import asks_for_person
+from signals.person_request import asks_for_person
 from knowledge.text import strip_pleasantries
 
 FAILURES_BEFORE_HANDOFF = 2

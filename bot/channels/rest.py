@@ -11,7 +11,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from supportbot.channels.validation import request_problem
+from protocol.requests import request_problem
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from handoff.client_address import client_address
 from handoff.console.gaps_routes import gaps_routes
 from handoff.console.pages import STATIC_DIR, page
 from handoff.console.reports import add_report_routes
-from handoff.limits import storable
+from protocol.limits import storable
 from handoff.live_events import ERROR_BACKOFF_SECONDS, BoundedSender, LiveEventFollower
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter

@@ -11,10 +11,10 @@ from aiohttp import web
 
 from handoff.router import ConversationRouter, TooManyMessages
 from handoff.store import CUSTOMER_VISIBLE_ROLES, MessageView
-from supportbot.channels.validation import MAX_SENDER_CHARS, request_problem
+from protocol.requests import MAX_SENDER_CHARS, request_problem
 
 CHANNEL = "rest"
-CAP_RETRY_AFTER_SECONDS = 300  # past the hourly cap of stored messages (handoff.limits)
+CAP_RETRY_AFTER_SECONDS = 300  # past the hourly cap of stored messages (protocol.limits)
 MAX_ID = 2**63 - 1  # the largest id the database holds
 
 

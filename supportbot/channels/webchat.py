@@ -18,14 +18,14 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Set
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.replies.composer import bot_name
+from replies.composer import bot_name
 from handoff.live_events import (ERROR_BACKOFF_SECONDS, SEND_QUEUE_FRAMES, SEND_TIMEOUT_SECONDS, BoundedSender,
                                  LiveEventFollower)
 from handoff.client_address import client_address
-from handoff.limits import storable
+from protocol.limits import storable
 from handoff.router import ConversationRouter, TooManyMessages
 from handoff.store import CUSTOMER_VISIBLE_ROLES, EventView, HandoffStore, MessageView, NotFound
-from supportbot.channels.validation import MAX_MESSAGE_CHARS
+from protocol.requests import MAX_MESSAGE_CHARS
 
 log = logging.getLogger(__name__)
 

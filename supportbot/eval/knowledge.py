@@ -26,8 +26,8 @@ import yaml
 from threadpoolctl import threadpool_limits
 
 from bot.actions.answer_faq import KNOWLEDGE_OVER_SMALLTALK_WORDS
-from handoff.person_request import asks_for_person
-from handoff.sentiment import sentiment_detector
+from signals.person_request import asks_for_person
+from signals.sentiment import sentiment_detector
 from knowledge.calibration import CalibrationData, CalibrationSettings, collect, fit, fused_features, negative_texts
 from knowledge.decision import ANSWER, CLARIFY, HANDOFF
 from knowledge.encoders import load_encoder

@@ -28,7 +28,7 @@ from rasa_sdk.executor import ActionExecutor
 from bot.actions.knowledge_client import knowledge_client
 from bot.server import check_action_replies_with_one_validator, tune_sqlite_tracker_store
 from handoff.router import ConversationRouter
-from handoff.sentiment import sentiment_detector
+from signals.sentiment import sentiment_detector
 from handoff.store import HandoffStore
 from knowledge.encoders import load_encoder
 from supportbot.endpoints import write_endpoints

@@ -1,8 +1,8 @@
-"""`supportbot eval sentiment`: the upset/rude detector of handoff/sentiment.py on the project's held-out
+"""`supportbot eval sentiment`: the upset/rude detector of signals/sentiment.py on the project's held-out
 test split (evalsets/sentiment/test.jsonl) and on public sets read from ../shared/benchmarks.
 
 "Flagged" means the detector said upset or rude, i.e. the conversation would go to a person.
-Nothing is tuned here: the detector's thresholds come from handoff/data/sentiment/dev.jsonl.
+Nothing is tuned here: the detector's thresholds come from signals/data/sentiment/dev.jsonl.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from handoff.sentiment import (
+from signals.sentiment import (
     CALM, CUE_NAMES, DEV_FILE, LABELS, RUDE, TRAIN_FILES, UPSET, Example, SentimentDetector, SentimentModel,
     dev_objective, fit_model, load_examples,
 )
@@ -319,7 +319,7 @@ def report_markdown(results: dict) -> str:
     lines += [
         f"Model: one logistic regression over the {results['encoder']} embedding of the message and "
         f"{len(CUE_NAMES)} cues ({', '.join(CUE_NAMES)}), fitted on {results['train_size']} project-written "
-        f"train messages; thresholds tuned on `handoff/data/sentiment/dev.jsonl` plus the demo knowledge base's "
+        f"train messages; thresholds tuned on `signals/data/sentiment/dev.jsonl` plus the demo knowledge base's "
         f"example questions as ordinary ones: rude if P(rude) ≥ {t['rude']} with a rude word in the message or "
         f"≥ {t.get('rude_unmarked', 1.0)} without one, "
         f"else flagged (upset) if P(upset) + P(rude) ≥ {t['flag']} (dev: rude recall {_pct(dev['rude_recall'])}, upset "

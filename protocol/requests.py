@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from handoff.limits import DEFAULT_MAX_CHARS as MAX_MESSAGE_CHARS
-from handoff.limits import storable
+from protocol.limits import DEFAULT_MAX_CHARS as MAX_MESSAGE_CHARS
+from protocol.limits import storable
 MAX_SENDER_CHARS = 200
 MAX_CLIENT_MESSAGE_ID_CHARS = 100  # the client's own id of a message, which makes its retries idempotent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from bot.replies.composer import FORMAL, INFORMAL
+from replies.composer import FORMAL, INFORMAL
 
 INFORMAL_MARKERS = re.compile(
     r"\b(ты|тебя|тебе|тобой|твой|твоя|твоё|твое|твои|твоих|подскажи|скажи|помоги|объясни|посмотри|проверь|сделай|"

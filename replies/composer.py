@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.replies.brevity import DETAILED, SHORT
+from replies.brevity import DETAILED, SHORT
 
 PHRASES_DIR = Path(__file__).resolve().parent
 FALLBACK_LANGUAGE = "en"

@@ -1,6 +1,6 @@
 """Personal data masked in logs, exports and analytics (the agents still see it in the transcript): e-mail
 addresses, phone numbers (Estonian, Russian and international formats), Estonian personal identification codes
-(isikukood, checked by its date and check digit) and payment cards (handoff.card_numbers).
+(isikukood, checked by its date and check digit) and payment cards (signals.card_numbers).
 
 Numbers that only look like phones are left alone: amounts, dates, times, short numbers, and numbers that a word
 such as "order", "arve" or "заказ", or a '#' or '№', says are a reference."""
@@ -11,7 +11,7 @@ import re
 from datetime import date
 from typing import Callable, Optional
 
-from handoff.card_numbers import mask_card_numbers
+from signals.card_numbers import mask_card_numbers
 
 EMAIL_MASK = "[e-mail]"
 PHONE_MASK = "[phone]"

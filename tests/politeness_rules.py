@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from bot.replies.composer import FORMAL, INFORMAL, bot_name
-from bot.replies.register import detect_register
+from replies.composer import FORMAL, INFORMAL, bot_name
+from replies.register import detect_register
 
 if TYPE_CHECKING:
     from knowledge.model import KnowledgeBase

@@ -2,10 +2,10 @@
 
 One logistic regression over two kinds of input:
   - the message's sentence embedding (the project's encoder), which carries what the message is about;
-  - cues a person would point at: insults and swear words from handoff/data/sentiment/lexicon.yml
+  - cues a person would point at: insults and swear words from signals/data/sentiment/lexicon.yml
     (also disguised: "f*ck", "sh1t", "бл@ть", "blyat"), CAPS, "!!!", days of waiting, lost money,
     "again", and the same complaint coming back over several turns.
-It is trained on the project's own support-domain examples in et, ru and en (handoff/data/sentiment),
+It is trained on the project's own support-domain examples in et, ru and en (signals/data/sentiment),
 full of complaint words in routine questions, so that "my internet is not working" stays calm while
 "internet down AGAIN, third day!!!" is upset. Thresholds are chosen on the dev split when the model
 is fitted; the fitted model is cached under MODEL_DIR and refitted whenever the data, the lexicon or

@@ -1,4 +1,4 @@
-"""Does the customer ask for a person? Patterns per language from handoff/data/person_request.yml, on top of
+"""Does the customer ask for a person? Patterns per language from signals/data/person_request.yml, on top of
 Rasa's request_human intent: a request for a person worded like a question must not end as an FAQ search."""
 from __future__ import annotations
 
