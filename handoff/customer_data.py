@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.schema import Table
 
 from handoff import models as m
+from handoff.db import tracker_database_path
 from handoff.store import as_utc
 
 TRACKER_EVENTS = "events"  # Rasa's SQLTrackerStore
@@ -34,10 +35,8 @@ def rasa_sender_id(channel: str, customer_id: str) -> str:
 
 
 def tracker_database_url(database_url: str) -> str:
-    """Where Rasa keeps its trackers (supportbot.endpoints.tracker_store_config): a SQLite file of its own beside
+    """Where Rasa keeps its trackers (supportbot/endpoints.py tracker_store_config): a SQLite file of its own beside
     the handoff database, otherwise the handoff database itself."""
-    from supportbot.endpoints import tracker_database_path
-
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return database_url

@@ -66,3 +66,11 @@ def migrate(url: Optional[str] = None, revision: str = "head") -> None:
     if make_url(url).get_backend_name() == "sqlite":
         make_engine(url).dispose()  # creates the directory of the file
     command.upgrade(alembic_config(url), revision)
+
+
+def tracker_database_path(handoff_database: str) -> str:
+    """var/supportbot.db → var/supportbot-tracker.db"""
+    if not handoff_database or handoff_database == ":memory:":
+        return handoff_database
+    path = Path(handoff_database)
+    return str(path.with_name(f"{path.stem}-tracker{path.suffix or '.db'}"))

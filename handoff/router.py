@@ -9,15 +9,18 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
-from replies.composer import ReplyComposer
 from handoff.bot_client import BotUnavailable, RasaBotClient
-from signals.card_numbers import mask_card_numbers
 from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
-from protocol.limits import MessageLimits
 from handoff.ownership import State, TransitionRefused
 from handoff.store import AgentView, ConversationView, HandoffStore, MessageView, NotFound, NotOwner
 from knowledge.text import detect_language
+from protocol.kinds import Kind
+from protocol.limits import MessageLimits
+from protocol.packet import HandoffPacket
+from protocol.reasons import Reason
+from replies.composer import ReplyComposer
+from signals.card_numbers import mask_card_numbers
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ Deliver = Callable[[ConversationView, MessageView], Awaitable[None]]
 ShowTyping = Callable[[ConversationView, AgentView], Awaitable[None]]
 RATING = re.compile(r"^\s*(?:/rate\D*)?([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 RATING_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
-BOT_UNAVAILABLE = "bot_unavailable"  # the handoff reason when the bot failed to answer
+BOT_UNAVAILABLE = Reason.BOT_UNAVAILABLE
 OFFERED_BUTTONS_LOOK_BACK = 20  # bot messages whose buttons a customer may still press
 RETRY_FIRST_DELAY = timedelta(seconds=30)  # a push channel's failed delivery: tried again after this, then twice as long
 RETRY_MAX_DELAY = timedelta(hours=1)
@@ -243,8 +246,8 @@ class ConversationRouter:
                 conversation = await self._db(self.store.get, conversation.id)
             payload = {"buttons": reply.get("buttons") or [], "custom": custom}
             recorded.append(await self._db(self.store.add_message, conversation.id, "bot", reply.get("text") or "", None, payload))
-            if custom.get("kind") == "handoff" and handoff is None:
-                handoff = custom
+            if handoff is None:
+                handoff = HandoffPacket.parse(custom)
         if handoff is not None:
             status = await self._hand_off(conversation, handoff)
             if status is not None:
@@ -256,19 +259,15 @@ class ConversationRouter:
         answer, and the conversation waits in the agents' queue. No internal detail reaches the customer."""
         language = conversation.language or detect_language(text).code
         sorry = await self.notice(conversation, f"handoff_{BOT_UNAVAILABLE}",
-                                  {"kind": "handoff", "reason": BOT_UNAVAILABLE, "language": language}, language=language)
-        status = await self._hand_off(conversation, {"reason": BOT_UNAVAILABLE, "language": language, "question": text,
-                                                     "considered": [], "sentiment": "calm"})
+                                  {"kind": Kind.HANDOFF, "reason": BOT_UNAVAILABLE, "language": language}, language=language)
+        status = await self._hand_off(conversation, HandoffPacket(BOT_UNAVAILABLE, language, question=text))
         return [sorry] + ([status] if status is not None else [])
 
-    async def _hand_off(self, conversation: ConversationView, handoff: Dict[str, Any]) -> Optional[MessageView]:
-        language = handoff.get("language") or conversation.language or "en"
-        register = handoff.get("register") or conversation.register
-        sentiment = (handoff.get("sentiment") or {}).get("label", "calm") if isinstance(handoff.get("sentiment"), dict) \
-            else handoff.get("sentiment") or "calm"
-        packet = {key: handoff.get(key) for key in ("reason", "language", "considered", "sentiment", "customer_name", "question")}
+    async def _hand_off(self, conversation: ConversationView, handoff: HandoffPacket) -> Optional[MessageView]:
+        language = handoff.language or conversation.language or "en"
+        register = handoff.register or conversation.register
         try:
-            await self._db(self.store.hand_off, conversation.id, handoff.get("reason") or "human_request", sentiment, packet)
+            await self._db(self.store.hand_off, conversation.id, handoff.reason, handoff.mood.label, handoff.to_stored())
         except TransitionRefused:
             log.info("conversation %s is already with the humans", conversation.id)
             return None

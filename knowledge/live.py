@@ -2,6 +2,7 @@
 follow reindexing while the bot runs, keeping the last good index when a new one cannot be loaded."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -17,20 +18,23 @@ from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
+INDEXES_ROOT = Path(__file__).resolve().parent.parent / "var" / "index"
 
-def default_index_dir() -> Path:
-    from supportbot.settings import Settings
 
-    return Path(Settings().index_dir)
+def index_dir_for(knowledge_dir: Path) -> Path:
+    """Each knowledge directory gets its own index, so switching between them never mixes them up."""
+    resolved = Path(knowledge_dir).resolve()
+    tag = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    return INDEXES_ROOT / f"{resolved.name}-{tag}"
 
 
 class LiveRetriever:
     """A retriever that follows reindexing: it reloads when the index on disk changes, and keeps
     serving the last good index when the new one cannot be loaded."""
 
-    def __init__(self, knowledge_dir: Optional[Path] = None, index_dir: Optional[Path] = None, encoder: str = ""):
+    def __init__(self, knowledge_dir: Optional[Path], index_dir: Path, encoder: str = ""):
         self.knowledge_dir = Path(knowledge_dir) if knowledge_dir else None
-        self.index_dir = Path(index_dir) if index_dir else default_index_dir()
+        self.index_dir = Path(index_dir)
         self.encoder_spec = encoder
         self._lock = threading.Lock()
         self._current: Optional[Retriever] = None
@@ -65,15 +69,15 @@ class LiveRetriever:
 
 
 def open_retriever(
-    knowledge_dir: Optional[Path] = None,
-    index_dir: Optional[Path] = None,
+    knowledge_dir: Optional[Path],
+    index_dir: Path,
     encoder: str = "",
     build_if_missing: bool = True,
 ) -> Retriever:
     """Load the knowledge and its index; build (and calibrate) the index first when it is missing or out of date.
     A published index (knowledge.publishing) is served with the knowledge it was built from, and never rebuilt
     here: only publishing replaces it."""
-    directory = Path(index_dir) if index_dir else default_index_dir()
+    directory = Path(index_dir)
     published = published_knowledge(directory)
     kb = load_knowledge(published or knowledge_dir)
     model = load_encoder(encoder)

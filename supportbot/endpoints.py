@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import yaml
 from sqlalchemy.engine import make_url
 
+from handoff.db import tracker_database_path
 from supportbot.settings import Settings
 
 
@@ -26,14 +27,6 @@ def tracker_store_config(database_url: str) -> Dict[str, Any]:
         if value:
             config[key] = value
     return config
-
-
-def tracker_database_path(handoff_database: str) -> str:
-    """var/supportbot.db → var/supportbot-tracker.db"""
-    if not handoff_database or handoff_database == ":memory:":
-        return handoff_database
-    path = Path(handoff_database)
-    return str(path.with_name(f"{path.stem}-tracker{path.suffix or '.db'}"))
 
 
 def lock_store_config(redis_url: str) -> Dict[str, Any]:

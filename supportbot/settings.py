@@ -1,13 +1,13 @@
 """Configuration from environment variables, with defaults that run everything locally."""
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from handoff.db import database_url
+from knowledge.live import index_dir_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,13 +15,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value) if value else default
-
-
-def index_dir_for(knowledge_dir: Path) -> Path:
-    """Each knowledge directory gets its own index, so switching between them never mixes them up."""
-    resolved = Path(knowledge_dir).resolve()
-    tag = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return PROJECT_ROOT / "var" / "index" / f"{resolved.name}-{tag}"
 
 
 def default_rasa_workers() -> int:

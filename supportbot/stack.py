@@ -130,7 +130,7 @@ def scratch_database(path: Path) -> str:
 
 
 def remove_database(path: Path) -> None:
-    from supportbot.endpoints import tracker_database_path
+    from handoff.db import tracker_database_path
 
     for database in (path, Path(tracker_database_path(str(path)))):
         for file in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):

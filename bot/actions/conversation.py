@@ -15,6 +15,8 @@ from replies.composer import FORMAL, Reply, ReplyComposer, remember
 from replies.register import detect_register
 from knowledge.encoders import MESSAGE_VECTOR
 from knowledge.text import detect_language, extract_name, is_clearly_in
+from protocol.moods import MoodReading
+from protocol.packet import Considered, HandoffPacket
 
 composer = ReplyComposer()
 
@@ -139,8 +141,8 @@ class Conversation:
                  sentiment: Optional[Dict[str, Any]] = None) -> None:
         """Tell the customer a colleague takes over, and why; the metadata is the agent's handoff packet."""
         reply = self.phrase(f"handoff_{reason}")
-        self.say(reply.text, {
-            "kind": "handoff", "reason": reason, "language": self.language, "considered": considered or [],
-            "customer_name": self.name, "question": self.text, "register": self.register,
-            "sentiment": sentiment or self.mood(),
-        })
+        packet = HandoffPacket(reason, self.language, question=self.text, customer_name=self.name,
+                               register=self.register,
+                               considered=[Considered(c["faq_id"], c["score"]) for c in considered or []],
+                               mood=MoodReading.parse(sentiment or self.mood()))
+        self.say(reply.text, packet.to_metadata())

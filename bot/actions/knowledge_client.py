@@ -3,6 +3,7 @@ that follows reindexing. KNOWLEDGE_DIR, INDEX_DIR and ENCODER configure it."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -10,17 +11,19 @@ import numpy as np
 from knowledge.decision import Decision, decide
 from knowledge.encoders import unpack_vector
 from knowledge.model import Entry, News
-from knowledge.live import LiveRetriever
+from knowledge.live import LiveRetriever, index_dir_for
+from knowledge.loader import default_knowledge_dir
 from knowledge.retriever import RetrievalResult
 
 
 class KnowledgeClient:
     def __init__(self, live: Optional[LiveRetriever] = None):
-        self._live = live or LiveRetriever(
-            knowledge_dir=os.environ.get("KNOWLEDGE_DIR") or None,
-            index_dir=os.environ.get("INDEX_DIR") or None,
-            encoder=os.environ.get("ENCODER", ""),
-        )
+        if live is None:
+            knowledge_dir = Path(os.environ.get("KNOWLEDGE_DIR") or default_knowledge_dir())
+            live = LiveRetriever(knowledge_dir=knowledge_dir,
+                                 index_dir=os.environ.get("INDEX_DIR") or index_dir_for(knowledge_dir),
+                                 encoder=os.environ.get("ENCODER", ""))
+        self._live = live
 
     @property
     def encoder_name(self) -> str:

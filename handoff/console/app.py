@@ -20,6 +20,7 @@ from handoff.console.gaps_routes import gaps_routes
 from handoff.console.pages import STATIC_DIR, page
 from handoff.console.reports import add_report_routes
 from protocol.limits import storable
+from protocol.moods import MoodReading
 from handoff.live_events import ERROR_BACKOFF_SECONDS, BoundedSender, LiveEventFollower
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter
@@ -211,7 +212,7 @@ class Console:
             ]
             result["handoff"] = {
                 "reason": handoff.reason, "sentiment": handoff.sentiment, "language": language,
-                "signals": (packet.get("sentiment") or {}).get("signals", []) if isinstance(packet.get("sentiment"), dict) else [],
+                "signals": list(MoodReading.parse(packet.get("sentiment")).signals),
                 "considered": considered,
                 "suggested_reply": self.router.suggested_reply(conversation, handoff.reason, agent),
             }
