@@ -44,7 +44,7 @@ class CountingEncoder:
 
 @pytest.fixture
 def counting(knowledge_client, monkeypatch):
-    from signals.sentiment import sentiment_detector
+    from signals.sentiment.detector import sentiment_detector
 
     retriever = knowledge_client._live.get()
     counter = CountingEncoder(retriever.encoder)

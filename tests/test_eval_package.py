@@ -6,7 +6,7 @@ import json
 from argparse import Namespace
 from pathlib import Path
 
-from signals.sentiment import ROUTINE_KNOWLEDGE_DIR, cache_key, DEV_FILE, LEXICON_FILE, TRAIN_FILES
+from signals.sentiment.fitting import ROUTINE_KNOWLEDGE_DIR, cache_key, DEV_FILE, LEXICON_FILE, TRAIN_FILES
 from knowledge.calibration import CalibrationSettings
 from supportbot import eval as benchmarks
 from supportbot.cli import build_parser

@@ -1,4 +1,4 @@
-"""signals/sentiment.py: calm, upset or rude, in et, ru and en."""
+"""signals/sentiment/: calm, upset or rude, in et, ru and en."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from signals import sentiment
-from signals.sentiment import (
-    LABELS, Lexicon, Sentiment, SentimentDetector, load_examples, normalised_words, sentiment_detector,
-)
+from signals.sentiment import detector as detector_module
+from signals.sentiment import fitting
+from signals.sentiment.cues import Lexicon, normalised_words
+from signals.sentiment.detector import Sentiment, SentimentDetector, sentiment_detector, use_sentiment_detector
+from signals.sentiment.fitting import DEV_FILE, LABELS, LEXICON_FILE, TRAIN_FILES, load_examples
 from supportbot.eval.data import SENTIMENT_TEST as TEST_SPLIT
+from supportbot.settings import Settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 
@@ -111,13 +113,27 @@ def test_the_process_wide_detector_is_built_once():
     assert len({id(d) for d in seen}) == 1 and seen[0] is sentiment_detector()
 
 
+def test_an_installed_detector_is_the_process_wide_one(detector):
+    installed = SentimentDetector(encoder=detector.encoder, model=detector.model)
+    previous = sentiment_detector()
+    use_sentiment_detector(installed)
+    try:
+        assert sentiment_detector() is installed
+    finally:
+        use_sentiment_detector(previous)
+    assert sentiment_detector() is previous
+
+
+def test_the_defaults_are_the_folders_the_settings_default_to():
+    defaults = Settings()
+    assert (fitting.DEFAULT_MODEL_DIR, fitting.ROUTINE_KNOWLEDGE_DIR) == (defaults.model_dir, defaults.knowledge_dir)
+
+
 def test_assess_loads_nothing_after_warm_up(detector, monkeypatch):
     """Its speed is measured by `supportbot eval profile`; here: no model or lexicon is loaded or fitted again."""
-    import signals.sentiment as module
-
     detector.assess("warm up", "en")
-    monkeypatch.setattr(module, "load_or_fit", lambda *args, **kwargs: pytest.fail("the model was loaded again"))
-    monkeypatch.setattr(module.Lexicon, "load", classmethod(lambda cls, *args: pytest.fail("the lexicon was loaded again")))
+    monkeypatch.setattr(detector_module, "load_or_fit", lambda *args, **kwargs: pytest.fail("the model was loaded again"))
+    monkeypatch.setattr(Lexicon, "load", classmethod(lambda cls, *args: pytest.fail("the lexicon was loaded again")))
     for number in range(5):
         found = detector.assess(f"my internet has been down for {number} days!!!", "en", ["internet down", "still down"])
         assert found.label in ("calm", "upset", "rude")
@@ -136,7 +152,7 @@ def test_normalised_words(text, words):
 
 
 def test_lexicon_does_not_fire_on_ordinary_words():
-    lexicon = Lexicon.load()
+    lexicon = Lexicon.load(LEXICON_FILE)
     for text in ("situatsioon on keeruline", "hello, class assistant here", "MIKS TELEKAS JÄLLE EI TÖÖTA",
                  "интернет тупит вечером", "I need help with my account"):
         hits = lexicon.word_hits(normalised_words(text))
@@ -151,7 +167,6 @@ def _write_jsonl(path: Path, rows) -> None:
 
 
 def test_model_is_cached_and_refitted_when_the_data_changes(tmp_path, monkeypatch):
-    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "models"))
     rows = [
         {"text": t, "language": "en", "label": label, "kind": kind}
         for label, kind, texts in [
@@ -166,11 +181,11 @@ def test_model_is_cached_and_refitted_when_the_data_changes(tmp_path, monkeypatc
     _write_jsonl(train, rows)
     _write_jsonl(dev, rows[::2])
     fits = []
-    real_fit = sentiment.fit_model
-    monkeypatch.setattr(sentiment, "fit_model", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    real_fit = fitting.fit_model
+    monkeypatch.setattr(fitting, "fit_model", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
 
     def build() -> SentimentDetector:
-        return SentimentDetector(train_files=[train], dev_file=dev)
+        return SentimentDetector(model_dir=tmp_path / "models", train_files=[train], dev_file=dev)
 
     first = build()
     assert len(fits) == 1
@@ -218,8 +233,6 @@ def test_targets_on_the_project_test_split(detector):
 
 
 def test_the_test_split_is_not_in_the_training_data():
-    from signals.sentiment import DEV_FILE, TRAIN_FILES
-
     test = {(e.text.lower(), e.earlier) for e in load_examples(TEST_SPLIT)}
     seen = {(e.text.lower(), e.earlier) for path in (*TRAIN_FILES, DEV_FILE) for e in load_examples(path)}
     assert not test & seen

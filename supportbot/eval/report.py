@@ -20,7 +20,7 @@ SECTIONS = {
     "load": ("Under load: concurrent conversations through the whole stack", "supportbot eval load"),
     "fuzz": ("Fuzzing every public route and frame", "supportbot eval fuzz"),
     "faults": ("Faults: each process killed or stopped in the middle of conversations", "supportbot eval faults"),
-    "sentiment": ("Upset and rude customers (signals/sentiment.py)", "supportbot eval sentiment"),
+    "sentiment": ("Upset and rude customers (signals/sentiment/)", "supportbot eval sentiment"),
     "handoff": ("Handoff triggers end to end (human requests, rude, upset, routine questions)", "supportbot eval handoff"),
 }
 

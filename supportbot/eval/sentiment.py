@@ -1,4 +1,4 @@
-"""`supportbot eval sentiment`: the upset/rude detector of signals/sentiment.py on the project's held-out
+"""`supportbot eval sentiment`: the upset/rude detector of signals/sentiment/ on the project's held-out
 test split (evalsets/sentiment/test.jsonl) and on public sets read from ../shared/benchmarks.
 
 "Flagged" means the detector said upset or rude, i.e. the conversation would go to a person.
@@ -16,9 +16,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from signals.sentiment import (
-    CALM, CUE_NAMES, DEV_FILE, LABELS, RUDE, TRAIN_FILES, UPSET, Example, SentimentDetector, SentimentModel,
-    dev_objective, fit_model, load_examples,
+from protocol.moods import Mood
+from signals.sentiment.cues import CUE_NAMES
+from signals.sentiment.detector import SentimentDetector
+from signals.sentiment.fitting import (
+    DEV_FILE, LABELS, TRAIN_FILES, Example, SentimentModel, dev_objective, fit_model, load_examples,
 )
 from supportbot.eval.data import CROSSLINGUAL_TEST, DEFAULT_SHARED, SENTIMENT_TEST, cached_encoder
 from supportbot.eval.report import write_report
@@ -51,14 +53,14 @@ def split_figures(examples: Sequence[Example], predicted: Sequence[str]) -> Dict
 
     return {
         "n": len(pairs),
-        "rude_recall": share(lambda e, p: e.label == RUDE, lambda e, p: p == RUDE),
-        "rude_precision": share(lambda e, p: p == RUDE, lambda e, p: e.label == RUDE),
-        "upset_recall": share(lambda e, p: e.label == UPSET, lambda e, p: p == UPSET),
-        "upset_precision": share(lambda e, p: p == UPSET, lambda e, p: e.label == UPSET),
-        "upset_flagged": share(lambda e, p: e.label == UPSET, lambda e, p: p != CALM),
-        "context_recall": share(lambda e, p: e.kind == "upset_context", lambda e, p: p == UPSET),
-        "routine_flagged": share(lambda e, p: e.kind == "routine", lambda e, p: p != CALM),
-        "calm_flagged": share(lambda e, p: e.label == CALM, lambda e, p: p != CALM),
+        "rude_recall": share(lambda e, p: e.label == Mood.RUDE, lambda e, p: p == Mood.RUDE),
+        "rude_precision": share(lambda e, p: p == Mood.RUDE, lambda e, p: e.label == Mood.RUDE),
+        "upset_recall": share(lambda e, p: e.label == Mood.UPSET, lambda e, p: p == Mood.UPSET),
+        "upset_precision": share(lambda e, p: p == Mood.UPSET, lambda e, p: e.label == Mood.UPSET),
+        "upset_flagged": share(lambda e, p: e.label == Mood.UPSET, lambda e, p: p != Mood.CALM),
+        "context_recall": share(lambda e, p: e.kind == "upset_context", lambda e, p: p == Mood.UPSET),
+        "routine_flagged": share(lambda e, p: e.kind == "routine", lambda e, p: p != Mood.CALM),
+        "calm_flagged": share(lambda e, p: e.label == Mood.CALM, lambda e, p: p != Mood.CALM),
     }
 
 
@@ -141,7 +143,7 @@ def public_figures(detector: SentimentDetector, sets: Sequence[PublicSet]) -> Li
 
 
 def flag_scores(positives: Sequence[bool], labels: Sequence[str]) -> Dict[str, float]:
-    flagged = np.array([label != CALM for label in labels])
+    flagged = np.array([label != Mood.CALM for label in labels])
     truth = np.array(positives, dtype=bool)
     true_positives = int((flagged & truth).sum())
     precision = true_positives / max(int(flagged.sum()), 1)
@@ -153,7 +155,7 @@ def flag_scores(positives: Sequence[bool], labels: Sequence[str]) -> Dict[str, f
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
         "negatives_flagged": int((flagged & ~truth).sum()) / max(int((~truth).sum()), 1),
-        "positives_rude": sum(p and l == RUDE for p, l in zip(positives, labels)) / max(int(truth.sum()), 1),
+        "positives_rude": sum(p and l == Mood.RUDE for p, l in zip(positives, labels)) / max(int(truth.sum()), 1),
     }
 
 
@@ -169,26 +171,26 @@ def public_training_examples(root: Path, include_anger: bool, per_class: int = 5
 
     examples = []
     pairs = sample([r for r in _jsonl(root / "ru_paradetox" / "train_pairs.jsonl") if r["neutral"]])
-    examples += [Example(r["toxic"], "ru", RUDE, "public") for r in pairs]
-    examples += [Example(r["neutral"][0], "ru", CALM, "public") for r in pairs]
+    examples += [Example(r["toxic"], "ru", Mood.RUDE, "public") for r in pairs]
+    examples += [Example(r["neutral"][0], "ru", Mood.CALM, "public") for r in pairs]
     offensive = _jsonl(root / "tweeteval_offensive" / "train.jsonl")
-    for label, rows in ((RUDE, [r for r in offensive if r["label"] == "offensive"]),
-                        (CALM, [r for r in offensive if r["label"] != "offensive"])):
+    for label, rows in ((Mood.RUDE, [r for r in offensive if r["label"] == "offensive"]),
+                        (Mood.CALM, [r for r in offensive if r["label"] != "offensive"])):
         examples += [Example(r["text"], "en", label, "public") for r in sample(rows)]
     if include_anger:
         cedr = _jsonl(root / "cedr" / "train.jsonl")
-        for label, rows in ((UPSET, [r for r in cedr if "anger" in r["labels"]]),
-                            (CALM, [r for r in cedr if not r["labels"]])):
+        for label, rows in ((Mood.UPSET, [r for r in cedr if "anger" in r["labels"]]),
+                            (Mood.CALM, [r for r in cedr if not r["labels"]])):
             examples += [Example(r["text"], "ru", label, "public") for r in sample(rows)]
         emotions = _jsonl(root / "goemotions_en_ru" / "validation.jsonl")
         angry = [r for r in emotions if {"anger", "annoyance"} & set(r["labels"])]
         neutral = [r for r in emotions if r["labels"] == ["neutral"]]
-        examples += [Example(r["text_en"], "en", UPSET, "public") for r in sample(angry, per_class // 2)]
-        examples += [Example(r["text_ru_mt"], "ru", UPSET, "public") for r in sample(angry, per_class // 2)]
-        examples += [Example(r["text_en"], "en", CALM, "public") for r in sample(neutral, per_class // 2)]
+        examples += [Example(r["text_en"], "en", Mood.UPSET, "public") for r in sample(angry, per_class // 2)]
+        examples += [Example(r["text_ru_mt"], "ru", Mood.UPSET, "public") for r in sample(angry, per_class // 2)]
+        examples += [Example(r["text_en"], "en", Mood.CALM, "public") for r in sample(neutral, per_class // 2)]
         valence, _ = _valence_split(root)
-        for label, rows in ((UPSET, [r for r in valence if r["label"] == "negatiivne"]),
-                            (CALM, [r for r in valence if r["label"] != "negatiivne"])):
+        for label, rows in ((Mood.UPSET, [r for r in valence if r["label"] == "negatiivne"]),
+                            (Mood.CALM, [r for r in valence if r["label"] != "negatiivne"])):
             examples += [Example(r["text"], "et", label, "public") for r in sample(rows)]
     return examples
 
@@ -224,7 +226,7 @@ def faq_questions_flagged(detector: SentimentDetector) -> Dict[str, Dict[str, fl
     figures = {}
     for name, in_scope in (("answerable", True), ("out_of_scope", False)):
         chosen = [label for row, label in zip(rows, labels) if bool(row.get("faq_id")) == in_scope]
-        figures[name] = {"n": len(chosen), "flagged": sum(label != CALM for label in chosen) / max(len(chosen), 1)}
+        figures[name] = {"n": len(chosen), "flagged": sum(label != Mood.CALM for label in chosen) / max(len(chosen), 1)}
     return figures
 
 
