@@ -1,8 +1,8 @@
 """Golden questions: what the bot must do for a few customer messages, kept with the knowledge in golden.yml
 and checked on every index before it is published (knowledge.publishing).
 
-A question passes when the knowledge's decision (knowledge.decision, with the index's own parameters, for a calm
-first message) is the expected one: `expect: ENTRY_ID` passes on an answer from that entry, or on a handoff
+A question passes when the knowledge's verdict (knowledge.decision, with the index's own parameters, as for a
+calm first message) is the expected one: `expect: ENTRY_ID` passes on an answer from that entry, or on a handoff
 because that entry says so (`handoff: true`); `expect: handoff` passes on any handoff. Asking which entry was
 meant passes neither: the customer did not get the answer."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from knowledge.decision import ANSWER, CLARIFY, HANDOFF, TOPIC_POLICY, Decision, decide
+from knowledge.decision import ANSWER, CLARIFY, HANDOFF, TOPIC_POLICY, Verdict, assess
 from knowledge.loader import GOLDEN_FILE, KnowledgeError
 from knowledge.model import KnowledgeBase
 from knowledge.retriever import Retriever
@@ -53,8 +53,9 @@ class Outcome:
     options: Tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
-    def of(cls, decision: Decision) -> "Outcome":
-        return cls(decision.action, decision.entry_id, decision.reason, tuple(decision.options))
+    def of(cls, verdict: Verdict) -> "Outcome":
+        reason = verdict.name if verdict.action == HANDOFF else None
+        return cls(verdict.action, verdict.entry_id, reason, tuple(verdict.options))
 
     def describe(self) -> str:
         if self.action == ANSWER:
@@ -90,11 +91,11 @@ def passes(expect: str, outcome: Outcome) -> bool:
 
 
 def run_golden(questions: Sequence[GoldenQuestion], retriever: Retriever) -> List[GoldenResult]:
-    """Each question through the retrieval and the decision, as the action server makes it."""
+    """Each question through the retrieval and the knowledge's verdict, as the action server makes them."""
     if not questions:
         return []
     results = retriever.search_many([q.text for q in questions])
-    outcomes = [Outcome.of(decide(result, retriever.kb, retriever.params)) for result in results]
+    outcomes = [Outcome.of(assess(result, retriever.kb, retriever.params)) for result in results]
     return [GoldenResult(q, outcome, passes(q.expect, outcome)) for q, outcome in zip(questions, outcomes)]
 
 

@@ -13,7 +13,7 @@ from typing import List, Tuple
 import pytest
 
 from knowledge import publishing
-from knowledge.decision import ANSWER, CLARIFY, HANDOFF, LOW_CONFIDENCE, OUT_OF_SCOPE, TOPIC_POLICY, decide
+from knowledge.decision import ANSWER, CLARIFY, HANDOFF, LOW_CONFIDENCE, OUT_OF_SCOPE, TOPIC_POLICY, assess
 from knowledge.encoders import load_encoder
 from knowledge.golden import GOLDEN_FILE, Outcome, load_golden, passes, run_golden
 from knowledge.index import load_index
@@ -120,7 +120,7 @@ def site(base, tmp_path, monkeypatch, capsys) -> Site:
 
 
 def decision_of(retriever, text: str):
-    return decide(retriever.search(text), retriever.kb, retriever.params)
+    return assess(retriever.search(text), retriever.kb, retriever.params)
 
 
 # --- golden.yml is the gate's, not knowledge ------------------------------------------------------------------

@@ -1,20 +1,13 @@
-"""Retrieval on the small knowledge base, and the answer / clarify / handoff decision."""
+"""Retrieval on the small knowledge base, and the knowledge's verdict on it (answer, clarify, or why not)."""
 from __future__ import annotations
 
 import pytest
 
-from knowledge.decision import (
-    ANSWER,
-    CLARIFY,
-    HANDOFF,
-    LOW_CONFIDENCE,
-    OUT_OF_SCOPE,
-    TOPIC_POLICY,
-    DecisionParams,
-    decide,
-)
+from knowledge.decision import (ANSWER, CLARIFY, HANDOFF, LOW_CONFIDENCE, OUT_OF_SCOPE, REPEATED_FAILURE, TOPIC_POLICY,
+                                assess)
 from knowledge.live import open_retriever
 from knowledge.model import Entry
+from knowledge.params import DecisionParams
 from knowledge.retriever import Candidate, RetrievalResult, Retriever
 from knowledge.text import DetectedLanguage
 
@@ -94,7 +87,7 @@ def test_search_many_matches_search(small_retriever):
         assert result.candidates[0].score == pytest.approx(single.candidates[0].score, abs=1e-5)
 
 
-# --- decide ----------------------------------------------------------------------------------------
+# --- assess ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -105,11 +98,10 @@ def test_search_many_matches_search(small_retriever):
         ("Millal on arve maksetähtaeg?", "invoice-due-date", "et"),
     ],
 )
-def test_decide_answers_a_clear_question(small_retriever, text, entry_id, language):
+def test_assess_answers_a_clear_question(small_retriever, text, entry_id, language):
     result = small_retriever.search(text)
-    decision = decide(result, small_retriever.kb, small_retriever.params)
-    assert decision.action == ANSWER
-    assert decision.reason is None
+    decision = assess(result, small_retriever.kb, small_retriever.params)
+    assert decision.name == decision.action == ANSWER
     assert decision.entry_id == entry_id
     assert decision.language == language
     assert decision.confidence >= small_retriever.params.answer_threshold
@@ -119,29 +111,29 @@ def test_decide_answers_a_clear_question(small_retriever, text, entry_id, langua
 
 
 @pytest.mark.parametrize("text", ["I want to dispute a charge on my bill", "Vaidlustan arvel oleva summa"])
-def test_decide_hands_off_the_billing_dispute_by_topic_policy(small_retriever, text):
-    decision = decide(small_retriever.search(text), small_retriever.kb, small_retriever.params)
+def test_assess_hands_off_the_billing_dispute_by_topic_policy(small_retriever, text):
+    decision = assess(small_retriever.search(text), small_retriever.kb, small_retriever.params)
     assert decision.action == HANDOFF
-    assert decision.reason == TOPIC_POLICY
+    assert decision.name == TOPIC_POLICY
     assert decision.entry_id == "billing-dispute"
 
 
-def test_decide_does_not_answer_an_off_topic_question_with_default_params(default_retriever):
-    decision = decide(default_retriever.search(WEATHER), default_retriever.kb, DecisionParams())
+def test_assess_does_not_answer_an_off_topic_question_with_default_params(default_retriever):
+    decision = assess(default_retriever.search(WEATHER), default_retriever.kb, DecisionParams())
     assert decision.action != ANSWER
     assert decision.action in (HANDOFF, CLARIFY)
     if decision.action == HANDOFF:
-        assert decision.reason in (OUT_OF_SCOPE, LOW_CONFIDENCE)
+        assert decision.name in (OUT_OF_SCOPE, LOW_CONFIDENCE)
 
 
-def test_decide_does_not_answer_an_off_topic_question(small_retriever):
+def test_assess_does_not_answer_an_off_topic_question(small_retriever):
     """The small knowledge base calibrates itself at index time: the parameters of a 47-entry knowledge base
     answered this with invoice-due-date at confidence 0.73."""
-    decision = decide(small_retriever.search(WEATHER), small_retriever.kb, small_retriever.params)
+    decision = assess(small_retriever.search(WEATHER), small_retriever.kb, small_retriever.params)
     assert decision.action != ANSWER, decision
     assert decision.action in (HANDOFF, CLARIFY)
     if decision.action == HANDOFF:
-        assert decision.reason in (OUT_OF_SCOPE, LOW_CONFIDENCE)
+        assert decision.name in (OUT_OF_SCOPE, LOW_CONFIDENCE)
 
 
 def _result(top: float, second: float = 0.3, language: str = "en") -> RetrievalResult:
@@ -180,48 +172,37 @@ def test_confidence_only_score_changes(small_retriever):
     assert all(b >= a for a, b in zip(values, values[1:])), values
 
 
-def test_decide_thresholds_choose_the_action(small_retriever):
+def test_assess_thresholds_choose_the_verdict(small_retriever):
     kb = small_retriever.kb
     result = _result(0.8)
     result.candidates[0].entry_id = "wifi-password"
     result.candidates[1].entry_id = "refund-policy"
     c = DecisionParams().confidence(result)
-    assert decide(result, kb, DecisionParams(answer_threshold=c - 1e-6)).action == ANSWER
-    clarify = decide(result, kb, DecisionParams(answer_threshold=c + 1e-6, clarify_threshold=c - 1e-6, clarify_options=2))
-    assert (clarify.action, clarify.options) == (CLARIFY, ["wifi-password", "refund-policy"])
-    low = decide(result, kb, DecisionParams(answer_threshold=1.1, clarify_threshold=1.1, out_of_scope_threshold=c - 1e-6))
-    assert (low.action, low.reason) == (HANDOFF, LOW_CONFIDENCE)
-    oos = decide(result, kb, DecisionParams(answer_threshold=1.1, clarify_threshold=1.1, out_of_scope_threshold=c + 1e-6))
-    assert (oos.action, oos.reason) == (HANDOFF, OUT_OF_SCOPE)
+    assert assess(result, kb, DecisionParams(answer_threshold=c - 1e-6)).name == ANSWER
+    clarify = assess(result, kb, DecisionParams(answer_threshold=c + 1e-6, clarify_threshold=c - 1e-6, clarify_options=2))
+    assert (clarify.name, clarify.options) == (CLARIFY, ["wifi-password", "refund-policy"])
+    low = assess(result, kb, DecisionParams(answer_threshold=1.1, clarify_threshold=1.1, out_of_scope_threshold=c - 1e-6))
+    assert (low.action, low.name) == (HANDOFF, LOW_CONFIDENCE)
+    oos = assess(result, kb, DecisionParams(answer_threshold=1.1, clarify_threshold=1.1, out_of_scope_threshold=c + 1e-6))
+    assert (oos.action, oos.name) == (HANDOFF, OUT_OF_SCOPE)
     result.candidates[0].entry_id = "billing-dispute"
-    policy = decide(result, kb, DecisionParams(answer_threshold=c - 1e-6))
-    assert (policy.action, policy.reason) == (HANDOFF, TOPIC_POLICY)
-
-
-def test_an_upset_or_rude_customer_goes_to_a_person_even_with_a_confident_answer(small_retriever):
-    result = _result(0.9)
-    result.candidates[0].entry_id = "wifi-password"
-    confident = DecisionParams(answer_threshold=0.0)
-    assert decide(result, small_retriever.kb, confident, mood="calm").action == ANSWER
-    for mood in ("upset", "rude"):
-        decision = decide(result, small_retriever.kb, confident, mood=mood)
-        assert (decision.action, decision.reason) == (HANDOFF, mood)
-        assert decision.considered[0]["faq_id"] == "wifi-password"
+    policy = assess(result, kb, DecisionParams(answer_threshold=c - 1e-6))
+    assert (policy.action, policy.name) == (HANDOFF, TOPIC_POLICY)
 
 
 def test_the_same_question_right_after_its_answer_is_a_repeated_failure(small_retriever):
     result = _result(0.9)
     result.candidates[0].entry_id = "wifi-password"
     confident = DecisionParams(answer_threshold=0.0)
-    again = decide(result, small_retriever.kb, confident, just_answered="wifi-password")
-    assert (again.action, again.reason) == (HANDOFF, "repeated_failure")
-    assert decide(result, small_retriever.kb, confident, just_answered="refund-policy").action == ANSWER
+    again = assess(result, small_retriever.kb, confident, just_answered="wifi-password")
+    assert (again.action, again.name) == (HANDOFF, REPEATED_FAILURE)
+    assert assess(result, small_retriever.kb, confident, just_answered="refund-policy").name == ANSWER
 
 
-def test_decide_without_candidates_hands_off_out_of_scope(small_retriever):
+def test_assess_without_candidates_is_out_of_scope(small_retriever):
     empty = RetrievalResult("x", "x", DetectedLanguage("et"), [])
-    decision = decide(empty, small_retriever.kb, small_retriever.params)
-    assert (decision.action, decision.reason, decision.entry_id, decision.language) == (HANDOFF, OUT_OF_SCOPE, None, "et")
+    decision = assess(empty, small_retriever.kb, small_retriever.params)
+    assert (decision.action, decision.name, decision.entry_id, decision.language) == (HANDOFF, OUT_OF_SCOPE, None, "et")
 
 
 # --- the answer's language ------------------------------------------------------------------------
@@ -267,5 +248,5 @@ def test_a_knowledge_base_with_answers_only_calibrates_on_its_answer_sentences(s
         (tmp_path / path.name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     retriever = open_retriever(tmp_path, tmp_path / "index")
     assert retriever.params.tuned_on == "its own knowledge (5 entries)"
-    assert decide(retriever.search(WEATHER), retriever.kb, retriever.params).action != ANSWER
+    assert assess(retriever.search(WEATHER), retriever.kb, retriever.params).action != ANSWER
     assert retriever.search("I would like my money refunded").top.entry_id == "refund-policy"

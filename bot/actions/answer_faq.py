@@ -1,3 +1,4 @@
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
@@ -5,15 +6,16 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.conversation import Conversation, just_answered
 from bot.actions.knowledge_client import knowledge_client
+from policy.decide import Act, Choice, Evidence, Turn, decide, long_enough_for_knowledge
+from protocol.kinds import Kind
 from replies.composer import composer_label
 from signals.person_request import asks_for_person
-from knowledge.decision import ANSWER, CLARIFY, HANDOFF, HUMAN_REQUEST, LOW_CONFIDENCE, RUDE, UPSET, Decision
+from knowledge.decision import Verdict
 from knowledge.model import Entry
 from knowledge.retriever import RetrievalResult
-from knowledge.text import is_pleasantry_only, strip_pleasantries
+from knowledge.text import is_pleasantry_only
 
 NONE_OF_THESE = "none"
-KNOWLEDGE_OVER_SMALLTALK_WORDS = 4  # "ok thanks", "no" and "bye then" stay small talk whatever the knowledge says
 
 
 def faq_buttons(conv: Conversation, entry_ids: List[str]) -> List[Dict[str, str]]:
@@ -47,83 +49,93 @@ def send_answer(conv: Conversation, entry: Entry, score: float) -> None:
     text, language = entry.answer_in(conv.language)
     news, news_id = news_paragraph(conv, entry)
     follow_up = conv.phrase("answer_follow_up")
-    metadata = {"kind": "answer", "faq_id": entry.id, "score": round(float(score), 4), "language": language}
+    metadata = {"kind": Kind.ANSWER, "faq_id": entry.id, "score": round(float(score), 4), "language": language}
     if news_id:
         metadata["news_id"] = news_id
     conv.say("\n\n".join(p for p in (text, news, follow_up.text) if p), metadata)
     conv.set("last_faq_id", entry.id)
 
 
+def say_smalltalk(conv: Conversation, intent: str) -> None:
+    reply = conv.phrase(intent, with_name=intent == "greet")
+    conv.say(reply.text, {"kind": Kind.SMALLTALK, "intent": intent, "language": conv.language})
+
+
+def offer(conv: Conversation, phrase_key: str, options: Tuple[str, ...]) -> None:
+    """A choice of entries, with a button for each and one for "none of these"; without options, just the phrase."""
+    reply = conv.phrase(phrase_key)
+    conv.say(reply.text, {"kind": Kind.CLARIFY, "options": list(options), "language": conv.language},
+             buttons=faq_buttons(conv, list(options)) if options else None)
+
+
+def intent_of(tracker: Tracker) -> Optional[str]:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def gather(conv: Conversation, tracker: Tracker, turn: str, **more: Any) -> Evidence:
+    """What the message itself says, for policy.decide; `more` is what only the asking action knows."""
+    mood = conv.mood()
+    return Evidence(turn, intent=intent_of(tracker), mood=mood["label"],
+                    mood_has_signals=bool(mood["signals"]), wants_person=asks_for_person(conv.text),
+                    long_enough=long_enough_for_knowledge(conv.text), pleasantry_only=is_pleasantry_only(conv.text),
+                    is_payload=conv.text.startswith("/"), **more)
+
+
 class AnswerFaq(Action):
-    """Answers from the knowledge base, asks which entry was meant, or hands off: as knowledge.decision decides."""
+    """Answers from the knowledge base, asks which entry was meant, greets, or hands off: as policy.decide chooses."""
 
     def name(self) -> Text:
         return "action_answer_faq"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         conv = Conversation(dispatcher, tracker)
-        client = knowledge_client()
         chosen = next(tracker.get_latest_entity_values("faq_id"), None)
-        if chosen == NONE_OF_THESE:
-            conv.hand_off(LOW_CONFIDENCE)
-            return conv.finish()
-        entry = client.entry(chosen) if chosen else None
-        if entry is not None:
-            if entry.handoff:
-                conv.hand_off("topic_policy")
-            else:
-                send_answer(conv, entry, 1.0)
-            conv.set("offered_faq_ids", [])
-            return conv.finish()
-
-        if is_pleasantry_only(conv.text) and conv.mood()["label"] == "calm" and not asks_for_person(conv.text):
-            reply = conv.phrase("greet", with_name=True)
-            conv.say(reply.text, {"kind": "smalltalk", "intent": "greet", "language": conv.language})
-            return conv.finish()
-
-        result, decision = consult(conv, tracker)
-        carry_out(conv, result, decision)
+        entry = knowledge_client().entry(chosen) if chosen and chosen != NONE_OF_THESE else None
+        evidence = gather(conv, tracker, Turn.QUESTION, chose_none_of_these=chosen == NONE_OF_THESE,
+                          chosen_entry=entry.id if entry else None,
+                          chosen_entry_hands_off=bool(entry and entry.handoff))
+        choice = decide(evidence)
+        if choice.act == Act.CONSULT:
+            answer_the_question(conv, tracker, evidence)
+        else:
+            carry_out(conv, choice)
+            if entry is not None:
+                conv.set("offered_faq_ids", [])
         return conv.finish()
 
 
-def consult(conv: Conversation, tracker: Tracker) -> Tuple[RetrievalResult, Decision]:
-    """What knowledge.decision decides about this message, with the evidence the conversation has."""
-    return knowledge_client().consult(conv.text, mood=conv.mood()["label"], just_answered=just_answered(tracker),
-                                      wants_person=asks_for_person(conv.text), vector=conv.vector)
+def consult(conv: Conversation, tracker: Tracker) -> Tuple[RetrievalResult, Verdict]:
+    """The knowledge's verdict on this message, knowing which entry the bot answered with right before."""
+    return knowledge_client().consult(conv.text, just_answered=just_answered(tracker), vector=conv.vector)
 
 
-def carry_out(conv: Conversation, result: RetrievalResult, decision: Decision) -> None:
-    """Answer, ask which entry was meant, or hand off, as decided."""
-    alternatives = [c.entry_id for c in result.candidates if c.entry_id != decision.entry_id][:2]
-    if decision.action == ANSWER:
-        send_answer(conv, knowledge_client().entry(decision.entry_id), decision.score)
-    elif decision.action == CLARIFY:
-        reply = conv.phrase("clarify")
-        conv.say(
-            reply.text,
-            {"kind": "clarify", "options": decision.options, "language": conv.language},
-            buttons=faq_buttons(conv, decision.options),
-        )
-        alternatives = []
-    else:
-        conv.hand_off(decision.reason, decision.considered)
+def answer_the_question(conv: Conversation, tracker: Tracker, evidence: Evidence) -> Choice:
+    """Consult the knowledge and carry out what policy.decide then chooses, remembering the question and the
+    entries not chosen (for "that didn't help"). Small talk, when chosen, is left to the caller to say."""
+    result, verdict = consult(conv, tracker)
+    choice = decide(replace(evidence, verdict=verdict))
+    if choice.act == Act.SMALLTALK:
+        return choice
+    carry_out(conv, choice)
+    alternatives = [c.entry_id for c in result.candidates if c.entry_id != verdict.entry_id][:2]
     conv.set("last_question", conv.text)
-    conv.set("offered_faq_ids", alternatives)
+    conv.set("offered_faq_ids", [] if choice.act == Act.CLARIFY else alternatives)
+    return choice
 
 
-def knowledge_takes_over(conv: Conversation, tracker: Tracker) -> bool:
-    """For a message Rasa took for small talk: when the knowledge is sure of an answer, or the customer is upset,
-    rude or asks for a person, that wins ("Tere! Kuidas kaarti blokeerida?" is a question, "you stupid bot, get me
-    a human" a request for a person). Carries the decision out and says whether it did."""
-    if conv.text.startswith("/"):
-        return False
-    long_enough = len(strip_pleasantries(conv.text).split()) >= KNOWLEDGE_OVER_SMALLTALK_WORDS
-    if not long_enough and conv.mood()["label"] == "calm" and not asks_for_person(conv.text):
-        return False
-    result, decision = consult(conv, tracker)
-    signal = decision.action == HANDOFF and decision.reason in (HUMAN_REQUEST, RUDE, UPSET)
-    sure = decision.action == ANSWER and long_enough
-    if signal or sure:
-        carry_out(conv, result, decision)
-        return True
-    return False
+def carry_out(conv: Conversation, choice: Choice) -> None:
+    """Say what policy.decide chose; small talk about the message's intent is the small-talk action's to say."""
+    if choice.act == Act.ANSWER:
+        send_answer(conv, knowledge_client().entry(choice.entry_id), choice.score)
+    elif choice.act == Act.CLARIFY:
+        offer(conv, "clarify", choice.options)
+    elif choice.act == Act.OFFER_ALTERNATIVES:
+        offer(conv, "unhelpful_alternatives", choice.options)
+    elif choice.act == Act.REPHRASE:
+        offer(conv, "unhelpful_rephrase", ())
+    elif choice.act == Act.GREET:
+        say_smalltalk(conv, "greet")
+    elif choice.act == Act.HAND_OFF:
+        conv.hand_off(choice.reason, list(choice.considered))
+    else:
+        raise ValueError(f"{choice.act} is not carried out here")

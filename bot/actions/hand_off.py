@@ -3,19 +3,18 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.answer_faq import carry_out, intent_of
 from bot.actions.conversation import Conversation
-
-REASON_BY_INTENT = {"request_human": "human_request", "insult": "rude"}
+from policy.decide import Evidence, Turn, decide
 
 
 class HandOff(Action):
-    """The customer asks for a person, or is rude: a colleague takes over."""
+    """The customer asks for a person, or is rude: a colleague takes over, for the reason policy.decide gives."""
 
     def name(self) -> Text:
         return "action_hand_off"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         conv = Conversation(dispatcher, tracker)
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        conv.hand_off(REASON_BY_INTENT.get(intent, "human_request"))
+        carry_out(conv, decide(Evidence(Turn.PERSON, intent=intent_of(tracker))))
         return conv.finish()

@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from knowledge.decision import ANSWER, CLARIFY, decide
+from knowledge.decision import ANSWER, CLARIFY, assess
 from knowledge.index import load_index
 from knowledge.indexing import build_index
 from knowledge.loader import load_knowledge
@@ -20,7 +20,7 @@ from knowledge.model import Entry, KnowledgeBase
 from knowledge.params import DecisionParams, decision_features
 from knowledge.retriever import RetrievalResult, Retriever
 from supportbot.eval.data import BENCH_DIR, CROSSLINGUAL_DIR, CachedEncoder, cached_encoder, read_jsonl, shared_dir
-from supportbot.settings import Settings
+from supportbot.settings import DEFAULT_KNOWLEDGE_DIR
 
 
 @dataclass
@@ -52,8 +52,8 @@ def run_decisions(retriever: Retriever, examples: Sequence[Example], params: Dec
     results = retriever.search_many([e.text for e in examples])
     outcomes = []
     for example, result in zip(examples, results):
-        decision = decide(result, retriever.kb, params)
-        outcomes.append(Outcome(example, result, decision.action, result.top.entry_id if result.top else None))
+        verdict = assess(result, retriever.kb, params)
+        outcomes.append(Outcome(example, result, verdict.action, result.top.entry_id if result.top else None))
     return outcomes
 
 
@@ -176,8 +176,8 @@ def labelled_kb(name: str, rows: Iterable[Tuple[str, str]]) -> KnowledgeBase:
 
 
 def bench_crosslingual(args, report: Dict[str, str]) -> None:
-    encoder = cached_encoder()
-    kb = load_knowledge(Settings().knowledge_dir)
+    encoder = cached_encoder(args.settings.encoder)
+    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)  # the held-out split is the demo's
     retriever = retriever_for(kb, "demo", encoder)
     params = retriever.params
     test = crosslingual_split("test")
@@ -212,7 +212,7 @@ def bench_banking77(args, report: Dict[str, str]) -> None:
     if root is None:
         print("banking77: skipped, ../shared/benchmarks is not there (give --shared)")
         return
-    encoder = cached_encoder()
+    encoder = cached_encoder(args.settings.encoder)
 
     def read_csv(path: Path) -> List[Tuple[str, str]]:
         with open(path, encoding="utf-8") as f:
@@ -238,7 +238,7 @@ def bench_clinc150(args, report: Dict[str, str]) -> None:
         print("clinc150: skipped, ../shared/benchmarks is not there (give --shared)")
         return
     data = json.loads((root / "clinc150" / "data_full.json").read_text())
-    encoder = cached_encoder()
+    encoder = cached_encoder(args.settings.encoder)
     kb = labelled_kb("clinc150", [(t, l) for t, l in data["train"]])
     retriever = retriever_for(kb, "clinc150", encoder)
     val = [Example(t, l) for t, l in data["val"]] + [Example(t, None) for t, _ in data["oos_val"]]
