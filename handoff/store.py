@@ -2,14 +2,9 @@
 State changes are compare-and-set updates, so exactly one of two concurrent claims wins on any database."""
 from __future__ import annotations
 
-import hashlib
-import secrets
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Container, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -17,27 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handoff import models as m
 from handoff.db import make_engine, migrate
+from handoff.agents import AgentDirectory
+from handoff.outbox import Outbox
 from handoff.ownership import ALLOWED, State, TransitionRefused, check_transition, priority_for
+from handoff.views import (ConversationView, EventView, HandoffView, MessageView, NotFound, agent_view, as_utc,
+                           handoff_view, message_view)
+from protocol.moods import Mood
 
-SESSION_LIFETIME = timedelta(hours=12)
-SESSION_IDLE_TIMEOUT = timedelta(minutes=30)  # a session unused this long ends (SESSION_IDLE_MINUTES)
-SESSION_TOUCH_EVERY = timedelta(minutes=1)  # how often a session's last use is written down
-ROLES = ("admin", "agent")  # admins also manage the agents
 DEFAULT_MINUTES_PER_CUSTOMER = 4
 CUSTOMER_VISIBLE_ROLES = ("customer", "bot", "agent")
-_password_hasher = PasswordHasher()
-
-
-def as_utc(moment: Optional[datetime]) -> Optional[datetime]:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def iso(moment: Optional[datetime]) -> Optional[str]:
-    moment = as_utc(moment)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 class AlreadyClaimed(TransitionRefused):
@@ -47,109 +30,19 @@ class AlreadyClaimed(TransitionRefused):
         self.owner = owner
 
 
-class NotFound(LookupError):
-    pass
-
-
 class NotOwner(TransitionRefused):
     """Only the agent who has the conversation may do this (or anyone, while it still waits)."""
-
-
-@dataclass(frozen=True)
-class AgentView:
-    id: int
-    username: str
-    display_name: str
-    role: str = "agent"
-    active: bool = True
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def to_json(self) -> Dict[str, Any]:
-        return {"username": self.username, "display_name": self.display_name, "role": self.role}
-
-
-@dataclass(frozen=True)
-class MessageView:
-    id: int
-    conversation_id: int
-    role: str
-    text: str
-    author: Optional[str]
-    created_at: Optional[str]
-    payload: Dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> Dict[str, Any]:
-        return {
-            "id": self.id, "conversation_id": self.conversation_id, "role": self.role, "text": self.text,
-            "author": self.author, "created_at": self.created_at,
-            "buttons": self.payload.get("buttons") or [], "meta": self.payload.get("custom") or {},
-        }
-
-
-@dataclass(frozen=True)
-class ConversationView:
-    id: int
-    channel: str
-    customer_id: str
-    state: str
-    customer_name: Optional[str]
-    language: Optional[str]
-    register: Optional[str]
-    awaiting_rating: bool
-    agent: Optional[AgentView]
-    handoff_id: Optional[int]
-
-
-@dataclass(frozen=True)
-class HandoffView:
-    id: int
-    conversation_id: int
-    reason: str
-    sentiment: str
-    priority: int
-    packet: Dict[str, Any]
-    requested_at: Optional[str]
-    claimed_at: Optional[str]
-    outcome: Optional[str]
-    resolution: Optional[str]
-    rating: Optional[int]
-
-
-@dataclass(frozen=True)
-class EventView:
-    id: int
-    conversation_id: int
-    kind: str
-    payload: Dict[str, Any]
-
-
-def _agent_view(agent: Optional[m.Agent]) -> Optional[AgentView]:
-    return AgentView(agent.id, agent.username, agent.display_name, agent.role or "agent", bool(agent.active)) if agent else None
-
-
-def _message_view(row: m.Message) -> MessageView:
-    return MessageView(row.id, row.conversation_id, row.role, row.text, row.author, iso(row.created_at), dict(row.payload or {}))
-
-
-def _handoff_view(row: m.Handoff) -> HandoffView:
-    return HandoffView(row.id, row.conversation_id, row.reason, row.sentiment, row.priority, dict(row.packet or {}),
-                       iso(row.requested_at), iso(row.claimed_at), row.outcome, row.resolution, row.rating)
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class HandoffStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
+        self.agents = AgentDirectory(self.session)
+        self.outbox = Outbox(self.session, self.add_message)
 
     @classmethod
-    def open(cls, url: Optional[str] = None, run_migrations: bool = True) -> "HandoffStore":
+    def open(cls, url: str, run_migrations: bool = True) -> "HandoffStore":
         if run_migrations:
             migrate(url)
         return cls(make_engine(url))
@@ -201,7 +94,7 @@ class HandoffStore:
     def _conversation_view(self, s: Session, row: m.Conversation) -> ConversationView:
         agent = s.get(m.Agent, row.agent_id) if row.agent_id else None
         return ConversationView(row.id, row.channel, row.customer_id, row.state, row.customer_name, row.language,
-                                row.register, bool(row.awaiting_rating), _agent_view(agent), row.current_handoff_id)
+                                row.register, bool(row.awaiting_rating), agent_view(agent), row.current_handoff_id)
 
     # messages
 
@@ -211,7 +104,7 @@ class HandoffStore:
             row = m.Message(conversation_id=conversation_id, role=role, text=text, author=author, payload=payload or {})
             s.add(row)
             s.flush()
-            view = _message_view(row)
+            view = message_view(row)
             s.execute(update(m.Conversation).where(m.Conversation.id == conversation_id).values(updated_at=m.utcnow()))
             self._publish(s, conversation_id, "message", {"message": view.to_json()})
         return view
@@ -228,7 +121,7 @@ class HandoffStore:
                                 payload=payload or {}, client_message_id=client_message_id, turn_pending=turn_pending)
                 s.add(row)
                 s.flush()
-                view = _message_view(row)
+                view = message_view(row)
                 s.execute(update(m.Conversation).where(m.Conversation.id == conversation_id).values(updated_at=m.utcnow()))
                 self._publish(s, conversation_id, "message", {"message": view.to_json()})
             return view, True
@@ -238,7 +131,7 @@ class HandoffStore:
         with self.session() as s:
             row = s.execute(select(m.Message).where(m.Message.conversation_id == conversation_id,
                                                     m.Message.client_message_id == client_message_id)).scalar_one()
-            return _message_view(row), False
+            return message_view(row), False
 
     def has_client_message(self, conversation_id: int, client_message_id: str) -> bool:
         query = select(m.Message.id).where(m.Message.conversation_id == conversation_id,
@@ -257,7 +150,7 @@ class HandoffStore:
                                             m.Message.id > message_id)
             if next_customer:
                 query = query.where(m.Message.id < next_customer)
-            return [_message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
+            return [message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
 
     def turn_pending(self, message_id: int) -> bool:
         with self.session() as s:
@@ -276,14 +169,14 @@ class HandoffStore:
         query = (select(m.Message).where(m.Message.turn_pending.is_(True), m.Message.created_at < m.utcnow() - older_than)
                  .order_by(m.Message.id).limit(limit))
         with self.session() as s:
-            return [_message_view(r) for r in s.execute(query).scalars()]
+            return [message_view(r) for r in s.execute(query).scalars()]
 
     def messages(self, conversation_id: int, after_id: int = 0, roles: Optional[Sequence[str]] = None) -> List[MessageView]:
         query = select(m.Message).where(m.Message.conversation_id == conversation_id, m.Message.id > after_id)
         if roles:
             query = query.where(m.Message.role.in_(list(roles)))
         with self.session() as s:
-            return [_message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
+            return [message_view(r) for r in s.execute(query.order_by(m.Message.id)).scalars()]
 
     def messages_page(self, conversation_id: int, before_id: Optional[int] = None, limit: int = 100,
                       roles: Optional[Sequence[str]] = None) -> Tuple[List[MessageView], bool]:
@@ -295,14 +188,14 @@ class HandoffStore:
             query = query.where(m.Message.role.in_(list(roles)))
         with self.session() as s:
             rows = list(s.execute(query.order_by(m.Message.id.desc()).limit(limit + 1)).scalars())
-        return [_message_view(r) for r in reversed(rows[:limit])], len(rows) > limit
+        return [message_view(r) for r in reversed(rows[:limit])], len(rows) > limit
 
     def message(self, message_id: int) -> MessageView:
         with self.session() as s:
             row = s.get(m.Message, message_id)
             if row is None:
                 raise NotFound(f"no message {message_id}")
-            return _message_view(row)
+            return message_view(row)
 
     def customer_messages_since(self, conversation_id: int, *moments: datetime) -> Tuple[int, ...]:
         """How many customer messages the conversation has had since each of `moments`, in one query."""
@@ -366,7 +259,7 @@ class HandoffStore:
         self._publish(s, conversation_id, "state", {"state": target.value})
         return row
 
-    def hand_off(self, conversation_id: int, reason: str, sentiment: str = "calm",
+    def hand_off(self, conversation_id: int, reason: str, sentiment: str = Mood.CALM,
                  packet: Optional[Dict[str, Any]] = None) -> HandoffView:
         """bot → waiting, with what the agent needs to know. Refused when a human already has the conversation."""
         with self.session() as s, s.begin():
@@ -377,7 +270,7 @@ class HandoffStore:
             s.add(episode)
             s.flush()
             row.current_handoff_id = episode.id
-            return _handoff_view(episode)
+            return handoff_view(episode)
 
     def claim(self, conversation_id: int, agent_id: int) -> ConversationView:
         with self.session() as s, s.begin():
@@ -419,7 +312,7 @@ class HandoffStore:
             episode = s.get(m.Handoff, row.current_handoff_id)
             episode.rating, episode.rated_at = rating, m.utcnow()
             row.awaiting_rating = False
-            return _handoff_view(episode)
+            return handoff_view(episode)
 
     def _end_handoff(self, s: Session, handoff_id: Optional[int], outcome: str, resolution: Optional[str]) -> None:
         if handoff_id:
@@ -430,7 +323,7 @@ class HandoffStore:
         with self.session() as s:
             row = self._row(s, conversation_id)
             episode = s.get(m.Handoff, row.current_handoff_id) if row.current_handoff_id else None
-            return _handoff_view(episode) if episode else None
+            return handoff_view(episode) if episode else None
 
     # the queue
 
@@ -481,7 +374,7 @@ class HandoffStore:
                  .order_by(m.Message.id.desc()).limit(1))
         with self.session() as s:
             row = s.execute(query).scalar_one_or_none()
-            return _message_view(row) if row else None
+            return message_view(row) if row else None
 
     def unanswered_count(self, conversation_id: int) -> int:
         """Customer messages since the last agent reply."""
@@ -498,86 +391,6 @@ class HandoffStore:
         with self.session() as s:
             return {reason: {"handoffs": total, "rated": rated, "average_rating": round(float(average), 2) if average else None}
                     for reason, total, rated, average in s.execute(query)}
-
-    # deliveries a push channel could not make yet
-
-    def defer_delivery(self, message_id: int, error: str, first_delay: timedelta, max_delay: timedelta) -> int:
-        """Keep the message for a later try (again, if it was kept already), waiting twice as long after each failed
-        try, up to `max_delay`; returns the failed tries so far."""
-        with self.session() as s, s.begin():
-            message = s.get(m.Message, message_id)
-            if message is None:
-                raise NotFound(f"no message {message_id}")
-            row = s.execute(select(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id)).scalar_one_or_none()
-            if row is None:
-                conversation = s.get(m.Conversation, message.conversation_id)
-                row = m.DeferredDelivery(message_id=message_id, conversation_id=message.conversation_id,
-                                         channel=conversation.channel, attempts=0)
-                s.add(row)
-            row.attempts = (row.attempts or 0) + 1
-            row.last_error = error[:2000]
-            row.next_attempt_at = m.utcnow() + min(first_delay * 2 ** min(row.attempts - 1, 20), max_delay)
-            return row.attempts
-
-    def has_deferred(self, conversation_id: int) -> bool:
-        query = select(m.DeferredDelivery.id).where(m.DeferredDelivery.conversation_id == conversation_id,
-                                                    m.DeferredDelivery.given_up_at.is_(None)).limit(1)
-        with self.session() as s:
-            return s.execute(query).first() is not None
-
-    def take_due_deliveries(self, channel: str, lease: timedelta, limit: int = 100) -> List[MessageView]:
-        """The channel's kept messages that are due, oldest first, each leased for `lease` with a compare-and-set, so
-        two gateways never send the same one; a conversation's messages only up to its first one not yet due."""
-        now = m.utcnow()
-        query = (select(m.DeferredDelivery).where(m.DeferredDelivery.channel == channel, m.DeferredDelivery.given_up_at.is_(None))
-                 .order_by(m.DeferredDelivery.conversation_id, m.DeferredDelivery.message_id))
-        taken: List[MessageView] = []
-        with self.session() as s, s.begin():
-            blocked: set = set()
-            for row in s.execute(query).scalars():
-                if row.conversation_id in blocked or as_utc(row.next_attempt_at) > now:
-                    blocked.add(row.conversation_id)  # later messages wait for the earlier one: the order holds
-                    continue
-                won = s.execute(update(m.DeferredDelivery)
-                                .where(m.DeferredDelivery.id == row.id, m.DeferredDelivery.next_attempt_at == row.next_attempt_at)
-                                .values(next_attempt_at=now + lease).execution_options(synchronize_session=False))
-                if won.rowcount != 1:
-                    blocked.add(row.conversation_id)
-                    continue
-                taken.append(_message_view(s.get(m.Message, row.message_id)))
-                if len(taken) >= limit:
-                    break
-        return sorted(taken, key=lambda v: v.id)
-
-    def give_up_delivery(self, message_id: int, tries: int, error: str) -> MessageView:
-        """The dead letter: the message is no longer tried (nor holds back later ones), and the agents see that the
-        customer never got it, with the last error: in the transcript, the live feed and `undelivered`."""
-        with self.session() as s, s.begin():
-            s.execute(update(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id)
-                      .values(given_up_at=m.utcnow(), attempts=tries, last_error=error[:2000]))
-        message = self.message(message_id)
-        note = (f"Message {message_id} could not be delivered to the customer after {tries} tries and is no longer "
-                f"retried; last error: {error[:300]}")
-        return self.add_message(message.conversation_id, "system", note, None,
-                                {"undelivered": {"message_id": message_id, "tries": tries}})
-
-    def undelivered(self, limit: int = 100) -> List[Dict[str, Any]]:
-        """The dead letters, newest first: what the agents must pass on to the customer some other way."""
-        query = (select(m.DeferredDelivery, m.Message).join(m.Message, m.Message.id == m.DeferredDelivery.message_id)
-                 .where(m.DeferredDelivery.given_up_at.isnot(None))
-                 .order_by(m.DeferredDelivery.given_up_at.desc()).limit(limit))
-        with self.session() as s:
-            return [{"conversation_id": row.conversation_id, "channel": row.channel, "message": _message_view(message).to_json(),
-                     "tries": row.attempts, "last_error": (row.last_error or "")[:300], "given_up_at": iso(row.given_up_at)}
-                    for row, message in s.execute(query)]
-
-    def dismiss_undelivered(self, message_id: int) -> None:
-        """An agent has dealt with a dead letter."""
-        self.delivered(message_id)
-
-    def delivered(self, message_id: int) -> None:
-        with self.session() as s, s.begin():
-            s.execute(delete(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id))
 
     # live events
 
@@ -612,109 +425,3 @@ class HandoffStore:
     def prune_events(self, older_than: timedelta = timedelta(hours=1)) -> int:
         with self.session() as s, s.begin():
             return s.execute(delete(m.LiveEvent).where(m.LiveEvent.created_at < m.utcnow() - older_than)).rowcount
-
-    # agents
-
-    def create_agent(self, username: str, display_name: str, password: str, role: Optional[str] = None) -> AgentView:
-        """A new agent (role `agent` unless given), or a new password, name and role for an existing one, which
-        also reactivates it and ends every session of the old password."""
-        if len(password) < 8:
-            raise ValueError("the password must have at least 8 characters")
-        if role is not None and role not in ROLES:
-            raise ValueError(f"the role is one of {', '.join(ROLES)}")
-        username = username.strip()
-        if not username or len(username) > 80:
-            raise ValueError("the username must have 1 to 80 characters")
-        with self.session() as s, s.begin():
-            existing = s.execute(select(m.Agent).where(m.Agent.username == username)).scalar_one_or_none()
-            if existing:
-                existing.display_name, existing.password_hash, existing.active = display_name, _password_hasher.hash(password), True
-                existing.role = role or existing.role
-                s.execute(delete(m.AgentSession).where(m.AgentSession.agent_id == existing.id))
-                return _agent_view(existing)
-            agent = m.Agent(username=username, display_name=display_name, password_hash=_password_hasher.hash(password),
-                            role=role or "agent")
-            s.add(agent)
-            s.flush()
-            return _agent_view(agent)
-
-    def agents(self, include_inactive: bool = False) -> List[AgentView]:
-        query = select(m.Agent).order_by(m.Agent.username)
-        if not include_inactive:
-            query = query.where(m.Agent.active)
-        with self.session() as s:
-            return [_agent_view(a) for a in s.execute(query).scalars()]
-
-    def agent(self, agent_id: int) -> AgentView:
-        with self.session() as s:
-            row = s.get(m.Agent, agent_id)
-            if row is None:
-                raise NotFound(f"no agent {agent_id}")
-            return _agent_view(row)
-
-    def set_agent_active(self, agent_id: int, active: bool) -> AgentView:
-        """Deactivate an agent (every session ends at once; the conversations they had go back to the queue) or
-        activate them again. The last active admin cannot be deactivated."""
-        with self.session() as s, s.begin():
-            row = s.get(m.Agent, agent_id)
-            if row is None:
-                raise NotFound(f"no agent {agent_id}")
-            if not active and row.active and row.role == "admin":
-                admins = s.execute(select(func.count()).select_from(m.Agent)
-                                   .where(m.Agent.active, m.Agent.role == "admin")).scalar()
-                if admins <= 1:
-                    raise ValueError("the last active admin cannot be deactivated")
-            row.active = active
-            if not active:
-                s.execute(delete(m.AgentSession).where(m.AgentSession.agent_id == agent_id))
-                for conversation in s.execute(select(m.Conversation).where(
-                        m.Conversation.state == State.AGENT.value, m.Conversation.agent_id == agent_id)).scalars():
-                    conversation.state, conversation.agent_id, conversation.updated_at = State.WAITING.value, None, m.utcnow()
-                    s.execute(update(m.Handoff).where(m.Handoff.id == conversation.current_handoff_id)
-                              .values(claimed_at=None, agent_id=None))
-                    self._publish(s, conversation.id, "state", {"state": State.WAITING.value})
-            return _agent_view(row)
-
-    def authenticate(self, username: str, password: str) -> Optional[AgentView]:
-        with self.session() as s:
-            agent = s.execute(select(m.Agent).where(m.Agent.username == username, m.Agent.active)).scalar_one_or_none()
-            if agent is None:
-                _password_hasher.hash(password)  # same work as a real check, so timing does not reveal usernames
-                return None
-            try:
-                _password_hasher.verify(agent.password_hash, password)
-            except (VerificationError, InvalidHashError):
-                return None
-            return _agent_view(agent)
-
-    def start_session(self, agent_id: int) -> str:
-        token = secrets.token_urlsafe(32)
-        now = m.utcnow()
-        with self.session() as s, s.begin():
-            s.add(m.AgentSession(token_hash=_token_hash(token), agent_id=agent_id, expires_at=now + SESSION_LIFETIME,
-                                 last_seen_at=now))
-        return token
-
-    def agent_for_session(self, token: str, idle_timeout: timedelta = SESSION_IDLE_TIMEOUT,
-                          touch: bool = False) -> Optional[AgentView]:
-        """The agent of a live session: not expired, not idle for `idle_timeout`, the agent still active. With
-        `touch` (a request the agent made, not the console's own background checks) the session counts as used."""
-        now = m.utcnow()
-        with self.session() as s:
-            row = s.get(m.AgentSession, _token_hash(token))
-            if row is None or as_utc(row.expires_at) < now:
-                return None
-            last_seen = as_utc(row.last_seen_at) or as_utc(row.created_at)
-            if now - last_seen > idle_timeout:
-                return None
-            agent = s.get(m.Agent, row.agent_id)
-            if agent is None or not agent.active:
-                return None
-            if touch and now - last_seen >= SESSION_TOUCH_EVERY:
-                row.last_seen_at = now
-                s.commit()
-            return _agent_view(agent)
-
-    def end_session(self, token: str) -> None:
-        with self.session() as s, s.begin():
-            s.execute(delete(m.AgentSession).where(m.AgentSession.token_hash == _token_hash(token)))

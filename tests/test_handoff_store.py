@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from handoff.ownership import State, TransitionRefused, priority_for
-from handoff.store import AlreadyClaimed, HandoffStore, NotFound
+from handoff.store import AlreadyClaimed, HandoffStore
+from handoff.views import NotFound
 
 
 def test_one_conversation_per_customer_and_channel(store):
@@ -17,7 +18,7 @@ def test_one_conversation_per_customer_and_channel(store):
 
 
 def test_the_whole_round_trip(store):
-    agent = store.create_agent("mari", "Mari", "correct horse")
+    agent = store.agents.create("mari", "Mari", "correct horse")
     conversation = store.conversation("rest", "anna")
     store.hand_off(conversation.id, "upset", "upset", {"considered": [{"faq_id": "x", "score": 0.4}]})
     assert store.get(conversation.id).state == "waiting"
@@ -36,7 +37,7 @@ def test_the_whole_round_trip(store):
 
 @pytest.mark.parametrize("change", ["claim", "close", "return_to_bot"])
 def test_a_conversation_with_the_bot_cannot_be_taken_or_closed(store, change):
-    agent = store.create_agent("mari", "Mari", "correct horse")
+    agent = store.agents.create("mari", "Mari", "correct horse")
     conversation = store.conversation("rest", "anna")
     args = {"claim": (conversation.id, agent.id), "close": (conversation.id,), "return_to_bot": (conversation.id,)}[change]
     with pytest.raises(TransitionRefused):
@@ -64,7 +65,7 @@ def test_the_queue_serves_rude_and_upset_first_then_by_waiting_time(store):
 
 
 def test_expected_wait_follows_recent_claims(store):
-    agent = store.create_agent("mari", "Mari", "correct horse")
+    agent = store.agents.create("mari", "Mari", "correct horse")
     assert store.expected_wait_minutes(2) == 8  # the default of 4 minutes per customer
     conversation = store.conversation("rest", "anna")
     store.hand_off(conversation.id, "human_request")
@@ -75,7 +76,7 @@ def test_expected_wait_follows_recent_claims(store):
 def test_claim_happens_exactly_once_under_concurrency(database_url):
     """Eight agents, each with their own connection pool, click 'claim' on the same conversation at once."""
     stores = [HandoffStore.open(database_url, run_migrations=False) for _ in range(8)]
-    agents = [stores[0].create_agent(f"agent{i}", f"Agent {i}", "correct horse") for i in range(8)]
+    agents = [stores[0].agents.create(f"agent{i}", f"Agent {i}", "correct horse") for i in range(8)]
     conversation = stores[0].conversation("rest", "anna")
     stores[0].hand_off(conversation.id, "human_request")
     start = threading.Barrier(len(stores))
@@ -117,17 +118,17 @@ def test_messages_and_live_events(store):
 
 def test_agents_log_in_with_hashed_passwords(store):
     with pytest.raises(ValueError):
-        store.create_agent("short", "Short", "1234")
-    store.create_agent("mari", "Mari", "correct horse")
+        store.agents.create("short", "Short", "1234")
+    store.agents.create("mari", "Mari", "correct horse")
     row = store.engine.connect().exec_driver_sql("SELECT password_hash FROM agents").scalar()
     assert "correct horse" not in row and row.startswith("$argon2")
-    assert store.authenticate("mari", "wrong") is None
-    assert store.authenticate("nobody", "correct horse") is None
-    agent = store.authenticate("mari", "correct horse")
-    token = store.start_session(agent.id)
-    assert store.agent_for_session(token) == agent
-    store.end_session(token)
-    assert store.agent_for_session(token) is None
+    assert store.agents.authenticate("mari", "wrong") is None
+    assert store.agents.authenticate("nobody", "correct horse") is None
+    agent = store.agents.authenticate("mari", "correct horse")
+    token = store.agents.start_session(agent.id)
+    assert store.agents.for_session(token) == agent
+    store.agents.end_session(token)
+    assert store.agents.for_session(token) is None
 
 
 def test_unknown_conversation(store):
@@ -151,7 +152,7 @@ def test_migrations_go_down_and_up_again(database_url):
 
 
 def test_customer_statuses_read_the_queue_once_for_all(store):
-    agent = store.create_agent("kati", "Kati", "correct horse")
+    agent = store.agents.create("kati", "Kati", "correct horse")
     ids = []
     for name in ("a", "b", "c"):
         conversation = store.conversation("webchat", name)

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 
 from handoff import models as m
 from handoff.console.app import ROUTER_KEY
-from handoff.store import NotOwner, as_utc
+from handoff.store import NotOwner
+from handoff.views import as_utc
 
 PASSWORD = "correct horse"
 
@@ -24,9 +25,9 @@ PASSWORD = "correct horse"
 async def client(database_url, aiohttp_client):
     app = gateway_app(database_url, FakeBot())
     store = app[ROUTER_KEY].store
-    store.create_agent("boss", "Boss", PASSWORD, role="admin")
-    store.create_agent("mari", "Mari", PASSWORD)
-    store.create_agent("jaan", "Jaan", PASSWORD)
+    store.agents.create("boss", "Boss", PASSWORD, role="admin")
+    store.agents.create("mari", "Mari", PASSWORD)
+    store.agents.create("jaan", "Jaan", PASSWORD)
     return await aiohttp_client(app, headers=REST_AUTH)
 
 
@@ -71,7 +72,7 @@ async def test_a_deactivated_agent_is_out_at_once_and_their_conversations_go_bac
     await login(mari, "mari")
     assert (await mari.post(f"/console/api/conversations/{conversation_id}/claim")).status == 200
     await login(client, "boss")
-    mari_id = next(a.id for a in store.agents() if a.username == "mari")
+    mari_id = next(a.id for a in store.agents.all() if a.username == "mari")
     reply = await client.post(f"/console/api/agents/{mari_id}/deactivate")
     assert reply.status == 200 and (await reply.json())["agent"]["active"] is False
     assert (await mari.get("/console/api/me")).status == 401
@@ -83,28 +84,28 @@ async def test_a_deactivated_agent_is_out_at_once_and_their_conversations_go_bac
 
 
 def test_the_last_admin_cannot_be_deactivated(store):
-    boss = store.create_agent("boss", "Boss", PASSWORD, role="admin")
+    boss = store.agents.create("boss", "Boss", PASSWORD, role="admin")
     with pytest.raises(ValueError):
-        store.set_agent_active(boss.id, False)
-    second = store.create_agent("anne", "Anne", PASSWORD, role="admin")
-    store.set_agent_active(boss.id, False)
+        store.agents.set_active(boss.id, False)
+    second = store.agents.create("anne", "Anne", PASSWORD, role="admin")
+    store.agents.set_active(boss.id, False)
     with pytest.raises(ValueError):
-        store.set_agent_active(second.id, False)
+        store.agents.set_active(second.id, False)
 
 
 def test_a_session_unused_for_the_idle_time_ends(store):
-    agent = store.create_agent("mari", "Mari", PASSWORD)
-    token = store.start_session(agent.id)
-    assert store.agent_for_session(token, timedelta(minutes=30)) == agent
+    agent = store.agents.create("mari", "Mari", PASSWORD)
+    token = store.agents.start_session(agent.id)
+    assert store.agents.for_session(token, timedelta(minutes=30)) == agent
     with store.session() as s, s.begin():
         s.execute(update(m.AgentSession).values(last_seen_at=m.utcnow() - timedelta(minutes=31)))
-    assert store.agent_for_session(token, timedelta(minutes=30)) is None
-    assert store.agent_for_session(token, timedelta(minutes=60)) == agent
+    assert store.agents.for_session(token, timedelta(minutes=30)) is None
+    assert store.agents.for_session(token, timedelta(minutes=60)) == agent
 
 
 def test_using_a_session_keeps_it_alive_but_the_live_sockets_checks_do_not(store):
-    agent = store.create_agent("mari", "Mari", PASSWORD)
-    token = store.start_session(agent.id)
+    agent = store.agents.create("mari", "Mari", PASSWORD)
+    token = store.agents.start_session(agent.id)
 
     def last_seen():
         with store.session() as s:
@@ -113,9 +114,9 @@ def test_using_a_session_keeps_it_alive_but_the_live_sockets_checks_do_not(store
     twenty_minutes_ago = m.utcnow() - timedelta(minutes=20)
     with store.session() as s, s.begin():
         s.execute(update(m.AgentSession).values(last_seen_at=twenty_minutes_ago))
-    assert store.agent_for_session(token, timedelta(minutes=30)) == agent  # the live socket's check
+    assert store.agents.for_session(token, timedelta(minutes=30)) == agent  # the live socket's check
     assert abs((last_seen() - twenty_minutes_ago).total_seconds()) < 1, "a background check counted as use"
-    assert store.agent_for_session(token, timedelta(minutes=30), touch=True) == agent  # a request the agent made
+    assert store.agents.for_session(token, timedelta(minutes=30), touch=True) == agent  # a request the agent made
     assert m.utcnow() - last_seen() < timedelta(minutes=1)
 
 
@@ -128,7 +129,7 @@ async def test_the_console_ends_idle_sessions(database_url, aiohttp_client):
     from supportbot.settings import Settings
 
     store = HandoffStore.open(database_url, run_migrations=False)
-    store.create_agent("mari", "Mari", PASSWORD)
+    store.agents.create("mari", "Mari", PASSWORD)
     app = console_app(ConversationRouter(store, FakeBot(), BusinessHours.parse("always")),
                       CannedReplies(Settings().knowledge_dir), session_idle=timedelta(minutes=5))
     client = await aiohttp_client(app)
@@ -150,7 +151,7 @@ async def test_return_and_close_only_by_the_owner_even_when_racing(client, aioht
     assert (await jaan.post(f"/console/api/conversations/{conversation_id}/close", json={})).status == 409
     assert store.get(conversation_id).state == "agent"
     # the check is in the update itself: the store refuses even when the caller looked before the claim
-    jaan_id = next(a.id for a in store.agents() if a.username == "jaan")
+    jaan_id = next(a.id for a in store.agents.all() if a.username == "jaan")
     with pytest.raises(NotOwner):
         store.close(conversation_id, None, agent_id=jaan_id)
     with pytest.raises(NotOwner):
@@ -168,8 +169,8 @@ async def test_dead_letters_show_with_the_queue_and_can_be_dismissed(client):
     store = client.server.app[ROUTER_KEY].store
     conversation_id = await handed_off(client)
     reply = store.add_message(conversation_id, "agent", "your refund is on its way", "Mari")
-    store.defer_delivery(reply.id, "unreachable", timedelta(0), timedelta(0))
-    store.give_up_delivery(reply.id, 12, "unreachable")
+    store.outbox.defer(reply.id, "unreachable", timedelta(0), timedelta(0))
+    store.outbox.give_up(reply.id, 12, "unreachable")
     await login(client, "mari")
     queue = await (await client.get("/console/api/queue")).json()
     assert [d["message"]["id"] for d in queue["undelivered"]] == [reply.id]
@@ -189,7 +190,7 @@ def test_the_first_admin_password_is_kept_in_a_file_only_its_owner_reads(tmp_pat
     password = kept.read_text().strip()
     assert password in notice and stat.S_IMODE(os.stat(kept).st_mode) == 0o600
     store = HandoffStore.open(url, run_migrations=False)
-    admin = store.authenticate("admin", password)
+    admin = store.agents.authenticate("admin", password)
     assert admin is not None and admin.is_admin
     assert cli._first_agent_notice(settings) == "", "a second admin was made"
 
@@ -199,4 +200,4 @@ def test_the_first_admin_password_is_kept_in_a_file_only_its_owner_reads(tmp_pat
     monkeypatch.setattr("sys.stdin", io.StringIO("a new long password\n"))
     assert cli.main(["agents", "create", "admin", "--name", "Admin", "--password-stdin"]) == 0
     assert not kept.exists(), "the old password's file outlived it"
-    assert store.authenticate("admin", "a new long password").is_admin
+    assert store.agents.authenticate("admin", "a new long password").is_admin
