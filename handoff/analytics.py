@@ -22,7 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from handoff import models as m
 from signals.personal_data import mask_personal_data
-from handoff.store import as_utc, iso
+from handoff.views import as_utc, iso
+from protocol.kinds import Kind
 
 REQUEST_GAP = timedelta(minutes=30)  # silence that ends a request, unless the humans have it
 RETURN_WINDOW = timedelta(days=7)  # a resolution is durable when the customer does not come back this soon
@@ -267,7 +268,7 @@ def _split(messages: Sequence[_Message], stays: Sequence[_Stay], gap: timedelta)
     customer's "didn't help" on an old answer, with no message between) begins a request of its own."""
     rating_replies = {
         message.id for message, following in zip(messages, messages[1:])
-        if message.role == "customer" and following.role == "bot" and following.custom.get("kind") == "rating_thanks"
+        if message.role == "customer" and following.role == "bot" and following.custom.get("kind") == Kind.RATING_THANKS
     }
     events = sorted([(message.created_at, 0, message.id, message) for message in messages]
                     + [(stay.requested_at, 1, stay.id, stay) for stay in stays], key=lambda e: e[:3])
@@ -310,7 +311,7 @@ def _seconds(later: Optional[datetime], earlier: datetime) -> Optional[int]:
 def _describe(conversation: Dict[str, Any], run: _Run, next_run: Optional[_Run], agent_names: Dict[int, str],
               verdicts: Dict[int, bool], now: datetime) -> ServiceRequest:
     visible = [message for message in run.messages if message.role in VISIBLE_ROLES]
-    answers = [message for message in visible if message.role == "bot" and message.custom.get("kind") == "answer"]
+    answers = [message for message in visible if message.role == "bot" and message.custom.get("kind") == Kind.ANSWER]
     agent_messages = [message for message in visible if message.role == "agent"]
     stay = run.stay
     if stay is None:

@@ -32,11 +32,13 @@ from sqlalchemy import Text, cast, select
 
 from handoff import models as m
 from signals.personal_data import mask_personal_data
-from handoff.store import HandoffStore, as_utc, iso
+from handoff.store import HandoffStore
+from handoff.views import as_utc, iso
 from knowledge.encoders import Encoder
 from knowledge.text import detect_language
+from protocol.kinds import Kind
+from protocol.reasons import KNOWLEDGE_GAPS, Reason
 
-GAP_HANDOFF_REASONS = ("out_of_scope", "low_confidence", "repeated_failure")
 NOT_PICKED = "clarification_not_picked"
 UNHELPFUL = "unhelpful_answer"
 NONE_OF_THESE_PAYLOAD = '/faq{"faq_id":"none"}'
@@ -172,13 +174,13 @@ class _Conversation:
             if as_utc(row.created_at) > requested:
                 break
             custom = _custom(row)
-            if row.role == "bot" and custom.get("kind") == "handoff" and custom.get("reason") == handoff.reason:
+            if row.role == "bot" and custom.get("kind") == Kind.HANDOFF and custom.get("reason") == handoff.reason:
                 found = i
         return found
 
     def last_answer_before(self, position: int) -> Optional[int]:
         for i in range(position - 1, -1, -1):
-            if self.rows[i].role == "bot" and _custom(self.rows[i]).get("kind") == "answer":
+            if self.rows[i].role == "bot" and _custom(self.rows[i]).get("kind") == Kind.ANSWER:
                 return i
         return None
 
@@ -202,7 +204,7 @@ def _handoff_case(handoff: m.Handoff, conversation: _Conversation) -> Optional[G
     if position is None:
         position = len(conversation.rows)
     question = None
-    if handoff.reason == "repeated_failure" and not considered:
+    if handoff.reason == Reason.REPEATED_FAILURE and not considered:
         # "that didn't help" twice: the question is the one the last answer was for
         answer = conversation.last_answer_before(position)
         question = conversation.question_before(answer if answer is not None else position)
@@ -253,15 +255,15 @@ def collect_gap_cases(store: HandoffStore, days: float = 30, now: Optional[datet
     since = now - timedelta(days=days)
     with store.session() as s:
         handoffs = list(s.execute(select(m.Handoff).where(
-            m.Handoff.reason.in_(GAP_HANDOFF_REASONS), m.Handoff.requested_at >= since, m.Handoff.requested_at <= now)
+            m.Handoff.reason.in_(KNOWLEDGE_GAPS), m.Handoff.requested_at >= since, m.Handoff.requested_at <= now)
             .order_by(m.Handoff.id)).scalars())
         unhelpful = list(s.execute(select(m.AnswerFeedback).where(
             m.AnswerFeedback.helpful.is_(False), m.AnswerFeedback.created_at >= since, m.AnswerFeedback.created_at <= now)
             .order_by(m.AnswerFeedback.id)).scalars())
         clarifying = [row for row in s.execute(select(m.Message).where(
             m.Message.role == "bot", m.Message.created_at >= since, m.Message.created_at <= now,
-            cast(m.Message.payload, Text).like('%"clarify"%'))  # read only the likely ones; the JSON decides
-            .order_by(m.Message.id)).scalars() if _custom(row).get("kind") == "clarify" and _offered(row)]
+            cast(m.Message.payload, Text).like(f'%"{Kind.CLARIFY}"%'))  # read only the likely ones; the JSON decides
+            .order_by(m.Message.id)).scalars() if _custom(row).get("kind") == Kind.CLARIFY and _offered(row)]
         involved = {h.conversation_id for h in handoffs} | {f.conversation_id for f in unhelpful} \
             | {row.conversation_id for row in clarifying}
         conversations = _load_conversations(s, involved)

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, Boolean, false, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base
 
+from protocol.moods import Mood
+
 Base = declarative_base()
 
 
@@ -60,7 +62,7 @@ class Handoff(Base):
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True)
     reason = Column(String(40), nullable=False)
-    sentiment = Column(String(16), nullable=False, default="calm")
+    sentiment = Column(String(16), nullable=False, default=Mood.CALM)
     priority = Column(Integer, nullable=False)
     packet = Column(JSON, nullable=False, default=dict)
     requested_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Dict, FrozenSet
 
+from protocol.moods import Mood
+
 
 class State(str, Enum):
     BOT = "bot"
@@ -37,7 +39,7 @@ def bot_may_answer(state: str) -> bool:
     return State(state) in (State.BOT, State.CLOSED)
 
 
-PRIORITY_BY_SENTIMENT = {"rude": 0, "upset": 1}
+PRIORITY_BY_SENTIMENT = {Mood.RUDE: 0, Mood.UPSET: 1}
 DEFAULT_PRIORITY = 2
 
 

@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from playwright.sync_api import expect
 
 from browser import browser, page  # noqa: F401  (pytest fixtures)
+from handoff.console.protocol_script import protocol_script
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "handoff" / "console" / "static"
 
@@ -130,6 +131,7 @@ class FakeConsoleApi:
         app = web.Application(middlewares=[self._auth])
         app.router.add_get("/console/", self.index)
         app.router.add_get("/console/static/{name}", self.static)
+        app.router.add_get("/console/protocol.js", self.protocol_names)
         api = "/console/api"
         app.router.add_post(f"{api}/login", self.login)
         app.router.add_post(f"{api}/logout", self.logout)
@@ -169,6 +171,9 @@ class FakeConsoleApi:
         if "/" in name or name.startswith(".") or not path.is_file():
             raise web.HTTPNotFound()
         return web.FileResponse(path)
+
+    async def protocol_names(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=protocol_script(), content_type="text/javascript")
 
     async def login(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -18,13 +18,16 @@ from handoff.canned import CannedReplies
 from handoff.client_address import client_address
 from handoff.console.gaps_routes import gaps_routes
 from handoff.console.pages import STATIC_DIR, page
+from handoff.console.protocol_script import protocol_script
 from handoff.console.reports import add_report_routes
 from protocol.limits import storable
 from protocol.moods import MoodReading
 from handoff.live_events import ERROR_BACKOFF_SECONDS, BoundedSender, LiveEventFollower
 from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter
-from handoff.store import SESSION_IDLE_TIMEOUT, AgentView, ConversationView, HandoffStore, NotFound
+from handoff.agents import SESSION_IDLE_TIMEOUT
+from handoff.store import HandoffStore
+from handoff.views import AgentView, ConversationView, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +199,7 @@ class Console:
     def queue(self, agent: AgentView) -> Dict[str, Any]:
         return {"waiting": [self.summary(c) for c in self.store.waiting()],
                 "mine": [self.summary(c) for c in self.store.owned_by(agent.id)],
-                "undelivered": self.store.undelivered(UNDELIVERED_SHOWN)}
+                "undelivered": self.store.outbox.undelivered(UNDELIVERED_SHOWN)}
 
     def details(self, conversation_id: int, agent: AgentView) -> Dict[str, Any]:
         conversation = self.store.get(conversation_id)
@@ -230,9 +233,11 @@ class Console:
 
 
 def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookies: bool = False,
-                session_idle: timedelta = SESSION_IDLE_TIMEOUT, trust_forwarded_for: bool = False) -> web.Application:
+                session_idle: timedelta = SESSION_IDLE_TIMEOUT, trust_forwarded_for: bool = False,
+                encoder_spec: str = "") -> web.Application:
     """`session_idle`: a session unused this long ends (the live socket's own checks do not count as use).
-    `trust_forwarded_for`: behind a reverse proxy, logins are throttled by the address it names."""
+    `trust_forwarded_for`: behind a reverse proxy, logins are throttled by the address it names. `encoder_spec`:
+    the knowledge index's encoder (ENCODER), which the gaps page groups the questions with."""
     console = Console(router, canned, session_idle)
     store = router.store
     logins = LoginThrottle()
@@ -251,7 +256,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
                 return refused
         if request.path.startswith("/console/api/") and request.path != "/console/api/login":
             token = request.cookies.get(SESSION_COOKIE)
-            agent = await db(store.agent_for_session, token, session_idle, True) if token else None
+            agent = await db(store.agents.for_session, token, session_idle, True) if token else None
             if agent is None:
                 return error(401, "log in first")
             if request.path.startswith(ADMIN_ROUTES) and not agent.is_admin:
@@ -276,6 +281,12 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
     async def console_page(request: web.Request) -> web.StreamResponse:
         return page("index.html", connect_src="'self' ws: wss:")
 
+    names_script = protocol_script()
+
+    @routes.get("/console/protocol.js")  # like the static scripts: no session needed
+    async def protocol_names(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=names_script, content_type="text/javascript", headers={"X-Content-Type-Options": "nosniff"})
+
     @routes.post("/console/api/login")
     async def login(request: web.Request) -> web.StreamResponse:
         body = await _json_body(request)
@@ -291,20 +302,20 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
             reply = error(429, "too many failed logins; try again later")
             reply.headers["Retry-After"] = str(wait)
             return reply
-        agent = await asyncio.get_running_loop().run_in_executor(hashing, store.authenticate, username, password)
+        agent = await asyncio.get_running_loop().run_in_executor(hashing, store.agents.authenticate, username, password)
         if agent is None:
             logins.failed(username, address)
             log.warning("failed console login for %r from %s", username[:64], address)
             return error(401, "wrong username or password")
         logins.succeeded(username)
-        token = await db(store.start_session, agent.id)
+        token = await db(store.agents.start_session, agent.id)
         reply = web.json_response({"agent": agent.to_json()})
         reply.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure_cookies, path="/console")
         return reply
 
     @routes.post("/console/api/logout")
     async def logout(request: web.Request) -> web.StreamResponse:
-        await db(store.end_session, request.cookies.get(SESSION_COOKIE))
+        await db(store.agents.end_session, request.cookies.get(SESSION_COOKIE))
         reply = web.json_response({})
         reply.del_cookie(SESSION_COOKIE, path="/console")
         return reply
@@ -374,7 +385,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
 
     @routes.get("/console/api/agents")
     async def list_agents(request: web.Request) -> web.StreamResponse:
-        return web.json_response({"agents": [agent_json(a) for a in await db(store.agents, True)]})
+        return web.json_response({"agents": [agent_json(a) for a in await db(store.agents.all, True)]})
 
     @routes.post("/console/api/agents")
     async def add_agent(request: web.Request) -> web.StreamResponse:
@@ -384,11 +395,11 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
         password, role = body.get("password"), body.get("role", "agent")
         if not isinstance(password, str) or not isinstance(role, str):
             return error(400, "'password' and 'role' must be strings")
-        existing = [a for a in await db(store.agents, True) if a.username == username]
+        existing = [a for a in await db(store.agents.all, True) if a.username == username]
         if existing:
             return error(409, f"there is an agent '{username}' already")
         agent = await asyncio.get_running_loop().run_in_executor(
-            hashing, store.create_agent, username, display_name, password, role)
+            hashing, store.agents.create, username, display_name, password, role)
         log.info("%s added the agent %s (%s)", request[AGENT_KEY].username, agent.username, agent.role)
         return web.json_response({"agent": agent_json(agent)}, status=201)
 
@@ -401,7 +412,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
             return error(404, "no such agent")
         if not active and agent_id == request[AGENT_KEY].id:
             return error(400, "you cannot deactivate yourself")
-        agent = await db(store.set_agent_active, agent_id, active)
+        agent = await db(store.agents.set_active, agent_id, active)
         log.info("%s %s the agent %s", request[AGENT_KEY].username, "activated" if active else "deactivated", agent.username)
         return web.json_response({"agent": agent_json(agent)})
 
@@ -415,7 +426,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
 
     @routes.get("/console/api/undelivered")
     async def undelivered(request: web.Request) -> web.StreamResponse:
-        return web.json_response({"undelivered": await db(store.undelivered)})
+        return web.json_response({"undelivered": await db(store.outbox.undelivered)})
 
     @routes.post("/console/api/undelivered/{message_id}/dismiss")
     async def dismiss_undelivered(request: web.Request) -> web.StreamResponse:
@@ -425,7 +436,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
             message_id = 0
         if not 0 < message_id <= MAX_ID:
             return error(404, "no such message")
-        await db(store.dismiss_undelivered, message_id)
+        await db(store.outbox.dismiss, message_id)
         log.info("%s dealt with the undelivered message %s", request[AGENT_KEY].username, message_id)
         return web.Response(status=204)
 
@@ -477,7 +488,7 @@ def console_app(router: ConversationRouter, canned: CannedReplies, secure_cookie
     app.on_cleanup.append(stop_hashing)
     app.add_routes(routes)
     add_report_routes(app, store, router.hours.zone)
-    app.add_routes(gaps_routes(store, canned))
+    app.add_routes(gaps_routes(store, canned, encoder_spec))
     app.router.add_static("/console/static/", STATIC_DIR, show_index=False)
     return app
 
@@ -497,7 +508,7 @@ class LiveFeed:
 
     async def _session_ended(self) -> bool:
         """Logout, expiry, a new password or a deactivated agent: the socket closes with its session."""
-        return await asyncio.to_thread(self.console.store.agent_for_session, self.session_token,
+        return await asyncio.to_thread(self.console.store.agents.for_session, self.session_token,
                                        self.console.session_idle) is None
 
     async def run(self) -> None:

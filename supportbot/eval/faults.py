@@ -28,11 +28,13 @@ from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
 
 from handoff import models as m
+from protocol.kinds import Kind
+from protocol.reasons import Reason
 from supportbot.eval.load import faq_conversations
-from supportbot.settings import PROJECT_ROOT
+from supportbot.settings import PROJECT_ROOT, Settings
 from supportbot.stack import free_port, remove_database, rest_headers, scratch_database
 
-ROLE_COMMANDS = {"actions": "bot.action_server", "rasa": "bot.server", "gateway": "supportbot.gateway"}
+ROLE_COMMANDS = {"actions": "supportbot.action_server", "rasa": "bot.server", "gateway": "supportbot.gateway"}
 CUSTOMERS = 8
 SECONDS_BETWEEN_MESSAGES = (3.0, 4.0)  # each customer's pace: under the default rate limit of 20 a minute
 WARMUP_SECONDS = 20.0
@@ -48,8 +50,7 @@ SLOW_REPLY_SECONDS = 30.0  # the promise: a polite message within 30 s, even whe
 START_TIMEOUT = 900.0  # the first run may train the model
 READY_LINE = "the bot is running"
 RESTART_LINE = re.compile(r"==> the (?P<label>.+?) stopped \(exit code (?P<code>-?\d+)\); starting it again in (?P<delay>\d+) s")
-HANDED_OFF_KINDS = ("handoff", "queue_status")
-BOT_UNAVAILABLE = "bot_unavailable"
+HANDED_OFF_KINDS = (Kind.HANDOFF, Kind.QUEUE_STATUS)
 WITH_THE_HUMANS = ("waiting", "agent")
 ACCEPTED = "accepted"
 
@@ -90,11 +91,11 @@ class Turn:
     @property
     def failed(self) -> bool:
         """The bot did not serve this turn: an HTTP failure, no reply, or the bot's own failure notice."""
-        return not self.accepted or not self.kinds or BOT_UNAVAILABLE in self.reasons
+        return not self.accepted or not self.kinds or Reason.BOT_UNAVAILABLE in self.reasons
 
     @property
     def answered(self) -> bool:
-        return self.accepted and "answer" in self.kinds
+        return self.accepted and Kind.ANSWER in self.kinds
 
 
 @dataclass
@@ -162,9 +163,9 @@ def count_outcomes(database_url: str, turns: Sequence[Turn]) -> Counts:
 
     _match_turns(counts, turns, conversations, messages)
     _count_silence_and_waits(counts, conversations, messages)
-    counts.queued_bot_unavailable = len({h.conversation_id for h in handoffs if h.reason == BOT_UNAVAILABLE})
+    counts.queued_bot_unavailable = len({h.conversation_id for h in handoffs if h.reason == Reason.BOT_UNAVAILABLE})
     promised = {row.conversation_id for row in messages
-                if row.role == "bot" and ((row.payload or {}).get("custom") or {}).get("kind") == "handoff"}
+                if row.role == "bot" and ((row.payload or {}).get("custom") or {}).get("kind") == Kind.HANDOFF}
     counts.promised_not_queued = sum(conversations[c].state not in WITH_THE_HUMANS for c in promised)
     return counts
 
@@ -308,15 +309,12 @@ class RunningBot:
         return f"sqlite:///{self.database}"
 
     def environment(self) -> Dict[str, str]:
-        env = dict(os.environ)
-        for name in ("LOG_LEVEL", "INDEX_DIR", "RASA_WEBHOOK_URL"):
-            env.pop(name, None)  # the processes' logs go to their files, not to this run's output
-        env.update(
-            GATEWAY_PORT=str(self.port), RASA_PORT=str(free_port()), ACTION_PORT=str(free_port()),
-            DATABASE_URL=self.database_url, REST_API_TOKEN=self.token, TELEGRAM_TOKEN="", HOST="127.0.0.1",
-            KNOWLEDGE_DIR=str(PROJECT_ROOT / "knowledge" / "demo"),
-        )
-        return env
+        defaults = Settings()  # the processes' logs go to their files (LOG_LEVEL), not to this run's output
+        settings = Settings.from_environ().with_overrides(
+            gateway_port=self.port, rasa_port=free_port(), action_port=free_port(), database_url=self.database_url,
+            rest_api_token=self.token, telegram_token="", host="127.0.0.1", knowledge_dir=str(defaults.knowledge_dir),
+            index_dir=defaults.index_dir, log_level=defaults.log_level, rasa_webhook_url=defaults.rasa_webhook_url)
+        return settings.child_environment()
 
     def start(self) -> "RunningBot":
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,9 @@ from handoff.console.app import ROUTER_KEY
 from handoff.db import migrate
 from handoff.hours import BusinessHours
 from handoff.store import HandoffStore
+from protocol.kinds import Kind
+from protocol.moods import Mood
+from protocol.reasons import Reason
 from supportbot.channels.telegram import TELEGRAM_KEY
 from supportbot.channels.webchat import MAX_SOCKET_BYTES, FrameError, parse_frame
 from supportbot.gateway import build_app
@@ -70,21 +73,21 @@ class StandInBot:
     async def send(self, sender_id: str, text: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
         choice = 5 if "human" in text.lower() else zlib.crc32(text.encode("utf-8", "surrogatepass")) % 10
         if choice <= 3:
-            return [{"text": f"An answer to: {text[:40]}", "custom": {"kind": "answer", "language": "en", "faq_id": f"entry-{choice}"}}]
+            return [{"text": f"An answer to: {text[:40]}", "custom": {"kind": Kind.ANSWER, "language": "en", "faq_id": f"entry-{choice}"}}]
         if choice == 4:
-            return [{"text": "Which one did you mean?", "custom": {"kind": "clarify", "language": "en"},
+            return [{"text": "Which one did you mean?", "custom": {"kind": Kind.CLARIFY, "language": "en"},
                      "buttons": [{"title": "Refunds", "payload": '/faq{"faq_id":"entry-1"}'},
                                  {"title": "Card payments", "payload": '/faq{"faq_id":"entry-2"}'}]}]
         if choice == 5:
             return [{"text": "A colleague will take over.", "custom": {
-                "kind": "handoff", "reason": "human_request", "language": "en", "customer_name": "Mari", "question": text[:200],
-                "considered": [{"faq_id": "entry-1", "score": 0.41}], "sentiment": {"label": "calm", "signals": []}}}]
+                "kind": Kind.HANDOFF, "reason": Reason.HUMAN_REQUEST, "language": "en", "customer_name": "Mari", "question": text[:200],
+                "considered": [{"faq_id": "entry-1", "score": 0.41}], "sentiment": {"label": Mood.CALM, "signals": []}}}]
         if choice == 6:
             return []
         if choice == 7:
             raise BotUnavailable("the stand-in bot fails on this text")
         if choice == 8:
-            return [{"text": "Tere! Kuidas saan aidata?", "custom": {"kind": "answer", "language": "et", "register": "informal",
+            return [{"text": "Tere! Kuidas saan aidata?", "custom": {"kind": Kind.ANSWER, "language": "et", "register": "informal",
                                                                       "faq_id": "entry-8"}},
                     {"text": "Kas see aitas?", "buttons": [{"title": "Jah", "payload": "/affirm"}, {"title": "Ei", "payload": "/deny"}]}]
         return [{"recipient_id": sender_id, "image": "https://example.com/card.png"}]
@@ -249,7 +252,7 @@ class FuzzedGateway(ServedApp):
         bot_api_url = f"http://127.0.0.1:{self._bot_api_runner.addresses[0][1]}"
         await asyncio.to_thread(migrate, self.database_url)
         self.store = HandoffStore.open(self.database_url, run_migrations=False)
-        agent = await asyncio.to_thread(self.store.create_agent, AGENT[0], AGENT[1], self.agent_password, "admin")
+        agent = await asyncio.to_thread(self.store.agents.create, AGENT[0], AGENT[1], self.agent_password, "admin")
         self.agent_id = agent.id
         settings = Settings(
             database_url=self.database_url, redis_url="", rest_api_token=self.rest_token, secure_cookies=False,
@@ -286,7 +289,7 @@ class FuzzedGateway(ServedApp):
     # what the strategies pick from while the run goes on
 
     def fresh_session(self) -> str:
-        return self.store.start_session(self.agent_id)
+        return self.store.agents.start_session(self.agent_id)
 
     def _cached(self, key: str, load: Callable[[], List[int]]) -> List[int]:
         loaded_at, ids = self._ids.get(key, (0.0, []))

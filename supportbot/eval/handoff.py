@@ -10,13 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from protocol.kinds import Kind
+from protocol.moods import Mood
+from protocol.reasons import Reason
 from supportbot.eval.data import BENCH_DIR, CROSSLINGUAL_TEST, HUMAN_REQUESTS, SENTIMENT_TEST
 from supportbot.eval.report import write_report
 from supportbot.stack import Stack, private_settings, scratch_database, send
 
 LANGUAGES = ("et", "ru", "en")
-PERSONAL_REASONS = ("human_request", "upset", "rude")  # handoffs a calm routine question must never get
-TARGETS = {"human_request": 0.95, "rude": 0.95, "upset": 0.85}
+PERSONAL_REASONS = (Reason.HUMAN_REQUEST, Reason.UPSET, Reason.RUDE)  # handoffs a calm routine question must never get
+TARGETS = {Reason.HUMAN_REQUEST: 0.95, Reason.RUDE: 0.95, Reason.UPSET: 0.85}
 ROUTINE_TARGET = 0.05
 
 
@@ -28,9 +31,9 @@ def evaluation_sets() -> Dict[str, List[dict]]:
     sentiment = _jsonl(SENTIMENT_TEST)
     crosslingual = _jsonl(CROSSLINGUAL_TEST)
     return {
-        "human_request": [{"text": r["text"], "language": r["language"]} for r in _jsonl(HUMAN_REQUESTS)],
-        "rude": [r for r in sentiment if r["label"] == "rude"],
-        "upset": [r for r in sentiment if r["label"] == "upset"],
+        Reason.HUMAN_REQUEST: [{"text": r["text"], "language": r["language"]} for r in _jsonl(HUMAN_REQUESTS)],
+        Reason.RUDE: [r for r in sentiment if r["label"] == Mood.RUDE],
+        Reason.UPSET: [r for r in sentiment if r["label"] == Mood.UPSET],
         "routine": [r for r in sentiment if r["kind"] == "routine"]
                    + [{"text": r["text"], "language": r["lang"]} for r in crosslingual if r.get("faq_id")],
     }
@@ -42,7 +45,7 @@ def handoff_reason(url: str, item: dict, token: Optional[str] = None) -> Optiona
     for text in [*item.get("earlier", []), item["text"]]:
         for reply in send(url, sender, text, token=token):
             custom = reply.get("custom") or {}
-            if custom.get("kind") == "handoff":
+            if custom.get("kind") == Kind.HANDOFF:
                 return custom.get("reason")
     return None
 

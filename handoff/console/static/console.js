@@ -15,26 +15,28 @@
   const RECONNECT_MAX_MS = 30000;
   const LONG_WAIT_S = 300;           // waited time turns into a warning after 5 minutes
 
+  const REASON = window.PROTOCOL.reasons;  // from /console/protocol.js
   const REASON_LABELS = {
-    out_of_scope: 'Out of scope: the bot has no answer for this topic',
-    low_confidence: 'Low confidence: the bot was not sure of its answer',
-    human_request: 'Customer asked for a human',
-    upset: 'Customer is upset',
-    rude: 'Customer is rude or abusive',
-    repeated_failure: 'Repeated failure: the bot did not understand several times',
-    topic_policy: 'Topic policy: this topic is always handled by a human',
-    bot_unavailable: 'Bot unavailable: the assistant failed to answer (down, stalled or broken)',
+    [REASON.OUT_OF_SCOPE]: 'Out of scope: the bot has no answer for this topic',
+    [REASON.LOW_CONFIDENCE]: 'Low confidence: the bot was not sure of its answer',
+    [REASON.HUMAN_REQUEST]: 'Customer asked for a human',
+    [REASON.UPSET]: 'Customer is upset',
+    [REASON.RUDE]: 'Customer is rude or abusive',
+    [REASON.REPEATED_FAILURE]: 'Repeated failure: the bot did not understand several times',
+    [REASON.TOPIC_POLICY]: 'Topic policy: this topic is always handled by a human',
+    [REASON.BOT_UNAVAILABLE]: 'Bot unavailable: the assistant failed to answer (down, stalled or broken)',
   };
   const REASON_SHORT = {
-    out_of_scope: 'Out of scope',
-    low_confidence: 'Low confidence',
-    human_request: 'Asked for human',
-    upset: 'Upset',
-    rude: 'Rude',
-    repeated_failure: 'Repeated failure',
-    topic_policy: 'Policy topic',
-    bot_unavailable: 'Bot failed',
+    [REASON.OUT_OF_SCOPE]: 'Out of scope',
+    [REASON.LOW_CONFIDENCE]: 'Low confidence',
+    [REASON.HUMAN_REQUEST]: 'Asked for human',
+    [REASON.UPSET]: 'Upset',
+    [REASON.RUDE]: 'Rude',
+    [REASON.REPEATED_FAILURE]: 'Repeated failure',
+    [REASON.TOPIC_POLICY]: 'Policy topic',
+    [REASON.BOT_UNAVAILABLE]: 'Bot failed',
   };
+  const MOOD_REASONS = new Set([REASON.RUDE, REASON.UPSET]);  // the badges and queue items styled by the reason itself
   const LANGUAGES = { et: 'Estonian', ru: 'Russian', en: 'English' };
   const STATE_LABELS = { bot: 'With bot', waiting: 'Waiting', agent: 'With agent', closed: 'Closed' };
   const ROLES = new Set(['customer', 'bot', 'agent', 'note', 'system']);
@@ -453,7 +455,7 @@
 
   function reasonBadge(code) {
     if (!code) return null;
-    const cls = code === 'rude' || code === 'upset' ? code : 'other';
+    const cls = MOOD_REASONS.has(code) ? code : 'other';
     return el('span', {
       className: `badge reason-badge reason-${cls}`,
       text: reasonShort(code),
@@ -474,7 +476,7 @@
       : null;
     const button = el('button', {
       type: 'button',
-      className: `queue-item${isOpen ? ' active' : ''}${summary.reason === 'rude' || summary.reason === 'upset' ? ` qi-${summary.reason}` : ''}`,
+      className: `queue-item${isOpen ? ' active' : ''}${MOOD_REASONS.has(summary.reason) ? ` qi-${summary.reason}` : ''}`,
       dataset: { conversationId: summary.id, list },
       attrs: { 'data-testid': 'queue-item', 'aria-current': isOpen ? 'true' : null },
       on: { click: () => openConversation(summary.id) },
@@ -832,7 +834,7 @@
     const reason = h.reason || c.reason;
     const reasonNode = $('packet-reason');
     setText(reasonNode, reasonLabel(reason));
-    reasonNode.className = `reason-text reason-${reason === 'rude' || reason === 'upset' ? reason : 'other'}`;
+    reasonNode.className = `reason-text reason-${MOOD_REASONS.has(reason) ? reason : 'other'}`;
     reasonNode.dataset.reason = reason || '';
     setText($('packet-sentiment'), capitalize(h.sentiment || c.sentiment || 'unknown'));
     setText($('packet-language'), languageLabel(conversationLanguage()));

@@ -7,10 +7,11 @@
 (() => {
   const API = '/console/api';
   const LANGUAGES = { et: 'Estonian', ru: 'Russian', en: 'English' };
+  const REASON = window.PROTOCOL.reasons;  // from /console/protocol.js
   const REASONS = {
-    out_of_scope: 'out of scope',
-    low_confidence: 'low confidence',
-    repeated_failure: 'repeated failure',
+    [REASON.OUT_OF_SCOPE]: 'out of scope',
+    [REASON.LOW_CONFIDENCE]: 'low confidence',
+    [REASON.REPEATED_FAILURE]: 'repeated failure',
     clarification_not_picked: 'clarification not picked',
     unhelpful_answer: 'answer marked unhelpful',
   };

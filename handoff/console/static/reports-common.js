@@ -92,10 +92,12 @@ window.ConsoleReports = (() => {
   }
 
   const LANGUAGES = { et: 'Estonian', ru: 'Russian', en: 'English', unknown: 'Unknown' };
+  const REASON = window.PROTOCOL.reasons;  // from /console/protocol.js
   const REASONS = {
-    out_of_scope: 'Out of scope', low_confidence: 'Low confidence', human_request: 'Asked for a human',
-    upset: 'Upset', rude: 'Rude', repeated_failure: 'Repeated failure', topic_policy: 'Policy topic',
-    bot_unavailable: 'Bot failed', none: 'No handoff',
+    [REASON.OUT_OF_SCOPE]: 'Out of scope', [REASON.LOW_CONFIDENCE]: 'Low confidence',
+    [REASON.HUMAN_REQUEST]: 'Asked for a human', [REASON.UPSET]: 'Upset', [REASON.RUDE]: 'Rude',
+    [REASON.REPEATED_FAILURE]: 'Repeated failure', [REASON.TOPIC_POLICY]: 'Policy topic',
+    [REASON.BOT_UNAVAILABLE]: 'Bot failed', none: 'No handoff',
   };
   const STATES = {
     contained: 'Contained', didnt_help: "Didn't help", no_answer: 'No answer', waiting: 'Waiting',
