@@ -14,6 +14,8 @@ import sqlite3
 import sys
 from typing import Any, Callable, Dict
 
+from signals.personal_data import install_log_masking
+
 _checked_validators: Dict[int, Any] = {}
 
 
@@ -77,8 +79,6 @@ def freeze_after_loading_the_model() -> None:
 
 
 def main() -> None:
-    from signals.personal_data import install_log_masking
-
     install_log_masking()
     check_action_replies_with_one_validator()
     tune_sqlite_tracker_store()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import aiohttp
@@ -25,10 +24,8 @@ class RasaBotClient:
     come first served. A Rasa server given fifty messages at once works on all of them in turns, so each one
     takes as long as all fifty, and some much longer; admitted a few at a time, each is done in its turn."""
 
-    def __init__(self, webhook_urls: Union[str, Sequence[str], None] = None, timeout: float = BOT_TIMEOUT_SECONDS,
+    def __init__(self, webhook_urls: Union[str, Sequence[str]], timeout: float = BOT_TIMEOUT_SECONDS,
                  in_flight_per_server: int = IN_FLIGHT_PER_SERVER):
-        if webhook_urls is None:
-            webhook_urls = os.environ.get("RASA_WEBHOOK_URL", "http://127.0.0.1:5005/webhooks/rest/webhook").split(",")
         self.webhook_urls = [webhook_urls] if isinstance(webhook_urls, str) else list(webhook_urls)
         self._next = itertools.cycle(self.webhook_urls)
         self.timeout = aiohttp.ClientTimeout(total=timeout)

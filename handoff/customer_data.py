@@ -21,7 +21,7 @@ from sqlalchemy.sql.schema import Table
 
 from handoff import models as m
 from handoff.db import tracker_database_path
-from handoff.store import as_utc
+from handoff.views import as_utc
 
 TRACKER_EVENTS = "events"  # Rasa's SQLTrackerStore
 SESSION_STARTED = "session_started"

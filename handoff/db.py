@@ -1,25 +1,14 @@
-"""The handoff database: engine from DATABASE_URL (SQLite under var/ by default) and Alembic migrations."""
+"""The handoff database: the engine for the configured URL (DATABASE_URL) and Alembic migrations."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Optional
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.future import create_engine
 from sqlalchemy.pool import QueuePool
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-
-def default_database_url() -> str:
-    return f"sqlite:///{PROJECT_ROOT / 'var' / 'supportbot.db'}"
-
-
-def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or default_database_url()
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
@@ -35,8 +24,7 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: Optional[str] = None) -> Engine:
-    url = url or database_url()
+def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -58,11 +46,10 @@ def alembic_config(url: str):
     return config
 
 
-def migrate(url: Optional[str] = None, revision: str = "head") -> None:
+def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to call at every start."""
     from alembic import command
 
-    url = url or database_url()
     if make_url(url).get_backend_name() == "sqlite":
         make_engine(url).dispose()  # creates the directory of the file
     command.upgrade(alembic_config(url), revision)

@@ -1,7 +1,6 @@
-"""When human agents work: BUSINESS_HOURS such as "mon-fri 09:00-18:00; sat 10:00-14:00", or "always"."""
+"""When human agents work: business hours such as "mon-fri 09:00-18:00; sat 10:00-14:00", or "always"."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
@@ -67,10 +66,6 @@ class BusinessHours:
         if not spans:
             raise HoursError("business hours are empty: write 'always' or e.g. 'mon-fri 09:00-18:00'")
         return cls(tuple(spans), zone)
-
-    @classmethod
-    def from_environment(cls) -> "BusinessHours":
-        return cls.parse(os.environ.get("BUSINESS_HOURS", DEFAULT_HOURS), os.environ.get("BUSINESS_TIMEZONE", DEFAULT_TIMEZONE))
 
     def is_open(self, now: Optional[datetime] = None) -> bool:
         if self.always:

@@ -16,7 +16,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from aiohttp import web
 
-from handoff.store import EventView, HandoffStore
+from handoff.store import HandoffStore
+from handoff.views import EventView
 
 log = logging.getLogger(__name__)
 

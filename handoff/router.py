@@ -13,9 +13,10 @@ from handoff.bot_client import BotUnavailable, RasaBotClient
 from handoff.conversation_lock import ConversationLocks
 from handoff.hours import BusinessHours
 from handoff.ownership import State, TransitionRefused
-from handoff.store import AgentView, ConversationView, HandoffStore, MessageView, NotFound, NotOwner
+from handoff.store import HandoffStore, NotOwner
+from handoff.views import AgentView, ConversationView, MessageView, NotFound
 from knowledge.text import detect_language
-from protocol.kinds import Kind
+from protocol.kinds import Kind, Limit
 from protocol.limits import MessageLimits
 from protocol.packet import HandoffPacket
 from protocol.reasons import Reason
@@ -28,7 +29,6 @@ Deliver = Callable[[ConversationView, MessageView], Awaitable[None]]
 ShowTyping = Callable[[ConversationView, AgentView], Awaitable[None]]
 RATING = re.compile(r"^\s*(?:/rate\D*)?([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 RATING_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
-BOT_UNAVAILABLE = Reason.BOT_UNAVAILABLE
 OFFERED_BUTTONS_LOOK_BACK = 20  # bot messages whose buttons a customer may still press
 RETRY_FIRST_DELAY = timedelta(seconds=30)  # a push channel's failed delivery: tried again after this, then twice as long
 RETRY_MAX_DELAY = timedelta(hours=1)
@@ -72,15 +72,16 @@ def shown_text(text: str, metadata: Optional[Dict[str, Any]]) -> Tuple[str, Opti
 
 
 class ConversationRouter:
-    def __init__(self, store: HandoffStore, bot: RasaBotClient, hours: Optional[BusinessHours] = None,
+    def __init__(self, store: HandoffStore, bot: RasaBotClient, hours: BusinessHours,
                  composer: Optional[ReplyComposer] = None, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 locks: Optional[ConversationLocks] = None, limits: Optional[MessageLimits] = None):
+                 locks: Optional[ConversationLocks] = None, limits: MessageLimits = MessageLimits()):
+        """`hours`, `limits` and the `composer` (its bot name) are the configured ones: the gateway builds them."""
         self.clock = clock
-        self.limits = limits or MessageLimits.from_environment()
+        self.limits = limits
         self.locks = locks or ConversationLocks()
         self.store = store
         self.bot = bot
-        self.hours = hours or BusinessHours.from_environment()
+        self.hours = hours
         self.composer = composer or ReplyComposer()
         self.deliverers: Dict[str, Deliver] = {}
         self.typing_shown: Dict[str, ShowTyping] = {}
@@ -119,7 +120,7 @@ class ConversationRouter:
                                           conversation.customer_name, {"cut_from_chars": len(text)}, client_message_id)
             if not new:
                 return await self._db(self.store.replies_to, message.id)
-            return [await self.notice(conversation, "message_too_long", {"kind": "limit", "limit": "message_length"},
+            return [await self.notice(conversation, "message_too_long", {"kind": Kind.LIMIT, "limit": Limit.MESSAGE_LENGTH},
                                        language=conversation.language or detect_language(text).code,
                                        limit=self.limits.max_chars)]
         pressed = await self._offered_button(conversation.id, text)
@@ -154,7 +155,7 @@ class ConversationRouter:
         if self.limits.messages_per_window and recent >= self.limits.messages_per_window:
             if recent > self.limits.messages_per_window:
                 return []  # told once per flood; the messages are kept for the agents
-            return [await self.notice(conversation, "rate_limited", {"kind": "limit", "limit": "rate"},
+            return [await self.notice(conversation, "rate_limited", {"kind": Kind.LIMIT, "limit": Limit.RATE},
                                       seconds=int(self.limits.window.total_seconds()))]
         if state is State.CLOSED:
             rating = parse_rating(text) if conversation.awaiting_rating else None
@@ -195,7 +196,7 @@ class ConversationRouter:
             raise NotFound(f"no conversation of {customer_id!r} on {channel}")
         message = await self._db(self.store.message, message_id)
         custom = message.payload.get("custom") or {}
-        if message.conversation_id != conversation.id or message.role != "bot" or custom.get("kind") != "answer":
+        if message.conversation_id != conversation.id or message.role != "bot" or custom.get("kind") != Kind.ANSWER:
             raise ValueError("only the bot's answers in this conversation can be rated")
         faq_id = custom.get("faq_id")
         if not await self._db(self.store.record_feedback, conversation.id, message_id, faq_id, helpful):
@@ -208,10 +209,10 @@ class ConversationRouter:
             if conversation.state != State.BOT.value:
                 return []
             if helpful:
-                return [await self.notice(conversation, "feedback_thanks", {"kind": "feedback_thanks", "helpful": True})]
+                return [await self.notice(conversation, "feedback_thanks", {"kind": Kind.FEEDBACK_THANKS, "helpful": True})]
             asked_since = await self._db(self.store.messages, conversation.id, message_id, ["customer"])
             if asked_since:  # an older answer: the bot has moved on to another question
-                return [await self.notice(conversation, "feedback_noted", {"kind": "feedback_thanks", "helpful": False})]
+                return [await self.notice(conversation, "feedback_noted", {"kind": Kind.FEEDBACK_THANKS, "helpful": False})]
             return await self._ask_bot(conversation, "/didnt_help", {"feedback": {"message_id": message_id, "faq_id": faq_id}})
 
     async def notice(self, conversation: ConversationView, key: str, custom: Dict[str, Any],
@@ -258,9 +259,9 @@ class ConversationRouter:
         """The bot is down, stalled or broken: the customer is told, in their language, that a colleague will
         answer, and the conversation waits in the agents' queue. No internal detail reaches the customer."""
         language = conversation.language or detect_language(text).code
-        sorry = await self.notice(conversation, f"handoff_{BOT_UNAVAILABLE}",
-                                  {"kind": Kind.HANDOFF, "reason": BOT_UNAVAILABLE, "language": language}, language=language)
-        status = await self._hand_off(conversation, HandoffPacket(BOT_UNAVAILABLE, language, question=text))
+        sorry = await self.notice(conversation, f"handoff_{Reason.BOT_UNAVAILABLE}",
+                                  {"kind": Kind.HANDOFF, "reason": Reason.BOT_UNAVAILABLE, "language": language}, language=language)
+        status = await self._hand_off(conversation, HandoffPacket(Reason.BOT_UNAVAILABLE, language, question=text))
         return [sorry] + ([status] if status is not None else [])
 
     async def _hand_off(self, conversation: ConversationView, handoff: HandoffPacket) -> Optional[MessageView]:
@@ -276,15 +277,15 @@ class ConversationRouter:
             minutes = await self._db(self.store.expected_wait_minutes, position)
             return await self.notice(
                 conversation, "queue_next" if position == 1 else "queue_position",
-                {"kind": "queue_status", "position": position, "expected_minutes": minutes, "after_hours": False},
+                {"kind": Kind.QUEUE_STATUS, "position": position, "expected_minutes": minutes, "after_hours": False},
                 language=language, register=register, position=position, minutes=minutes)
-        return await self.notice(conversation, "after_hours", {"kind": "queue_status", "after_hours": True},
+        return await self.notice(conversation, "after_hours", {"kind": Kind.QUEUE_STATUS, "after_hours": True},
                                  language=language, register=register, hours=self.hours.describe(language))
 
     async def _rate(self, conversation: ConversationView, rating: int) -> MessageView:
         await self._db(self.store.rate, conversation.id, rating)
         return await self.notice(conversation, "rating_thanks" if rating >= 4 else "rating_thanks_low",
-                                 {"kind": "rating_thanks", "rating": rating})
+                                 {"kind": Kind.RATING_THANKS, "rating": rating})
 
     async def _used_phrases(self, conversation_id: int) -> List[str]:
         messages = await self._db(self.store.messages, conversation_id, 0, ["bot"])
@@ -300,7 +301,7 @@ class ConversationRouter:
     async def claim(self, conversation_id: int, agent: AgentView) -> ConversationView:
         conversation = await self._db(self.store.claim, conversation_id, agent.id)
         await self._db(self.store.add_message, conversation_id, "system", f"{agent.display_name} claimed the conversation", agent.display_name)
-        await self._tell_customer(conversation, "agent_joined", {"kind": "agent_joined", "agent": agent.display_name},
+        await self._tell_customer(conversation, "agent_joined", {"kind": Kind.AGENT_JOINED, "agent": agent.display_name},
                                   agent_name=agent.display_name)
         return conversation
 
@@ -327,7 +328,7 @@ class ConversationRouter:
     async def return_to_bot(self, conversation_id: int, agent: AgentView) -> ConversationView:
         conversation = await self._db(self.store.return_to_bot, conversation_id, agent.id)
         await self._db(self.store.add_message, conversation_id, "system", f"{agent.display_name} returned the conversation to the bot", agent.display_name)
-        await self._tell_customer(conversation, "returned_to_bot", {"kind": "returned_to_bot"})
+        await self._tell_customer(conversation, "returned_to_bot", {"kind": Kind.RETURNED_TO_BOT})
         return conversation
 
     async def close(self, conversation_id: int, agent: AgentView, resolution: Optional[str],
@@ -337,9 +338,9 @@ class ConversationRouter:
         note = f"{agent.display_name} closed the conversation" + (f": {resolution}" if resolution else "")
         await self._db(self.store.add_message, conversation_id, "system", note, agent.display_name)
         if tell_customer and resolution:
-            await self._tell_customer(conversation, "outcome_report", {"kind": "outcome", "agent": agent.display_name},
+            await self._tell_customer(conversation, "outcome_report", {"kind": Kind.OUTCOME, "agent": agent.display_name},
                                       agent_name=agent.display_name, resolution=resolution)
-        await self._tell_customer(conversation, "rating_request", {"kind": "rating_request"},
+        await self._tell_customer(conversation, "rating_request", {"kind": Kind.RATING_REQUEST},
                                   buttons=RATING_BUTTONS, name=conversation.customer_name)
         return conversation
 
@@ -361,15 +362,15 @@ class ConversationRouter:
         deliver = self.deliverers.get(conversation.channel)
         if deliver is None:
             return  # the channel fetches the stored message itself
-        if await self._db(self.store.has_deferred, conversation.id):  # behind an earlier one, to keep the order
-            await self._db(self.store.defer_delivery, message.id, "waits for an earlier message", timedelta(0), timedelta(0))
+        if await self._db(self.store.outbox.has_deferred, conversation.id):  # behind an earlier one, to keep the order
+            await self._db(self.store.outbox.defer, message.id, "waits for an earlier message", timedelta(0), timedelta(0))
             return
         try:
             await deliver(conversation, message)
         except Exception as error:
             log.warning("could not deliver message %s to %s (%s); it is kept and tried again", message.id,
                         conversation.channel, error)
-            await self._db(self.store.defer_delivery, message.id, repr(error), RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
+            await self._db(self.store.outbox.defer, message.id, repr(error), RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
 
     async def retry_deliveries(self, channel: str) -> int:
         """Try the channel's kept messages again that are due, in order per conversation; returns how many got
@@ -377,7 +378,7 @@ class ConversationRouter:
         deliver = self.deliverers.get(channel)
         if deliver is None:
             return 0
-        due = await self._db(self.store.take_due_deliveries, channel, RETRY_LEASE)
+        due = await self._db(self.store.outbox.take_due, channel, RETRY_LEASE)
         failed: set = set()
         delivered = 0
         for message in due:
@@ -387,13 +388,13 @@ class ConversationRouter:
                 await deliver(await self._db(self.store.get, message.conversation_id), message)
             except Exception as error:
                 failed.add(message.conversation_id)
-                tries = await self._db(self.store.defer_delivery, message.id, repr(error), RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
+                tries = await self._db(self.store.outbox.defer, message.id, repr(error), RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
                 log.warning("message %s to %s failed again (%d tries): %s", message.id, channel, tries, error)
                 if tries >= MAX_DELIVERY_TRIES:
                     log.error("message %s to %s is given up after %d tries", message.id, channel, tries)
-                    await self._db(self.store.give_up_delivery, message.id, tries, repr(error))
+                    await self._db(self.store.outbox.give_up, message.id, tries, repr(error))
                 continue
-            await self._db(self.store.delivered, message.id)
+            await self._db(self.store.outbox.delivered, message.id)
             delivered += 1
         return delivered
 

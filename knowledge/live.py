@@ -2,7 +2,6 @@
 follow reindexing while the bot runs, keeping the last good index when a new one cannot be loaded."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -18,22 +17,13 @@ from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
-INDEXES_ROOT = Path(__file__).resolve().parent.parent / "var" / "index"
-
-
-def index_dir_for(knowledge_dir: Path) -> Path:
-    """Each knowledge directory gets its own index, so switching between them never mixes them up."""
-    resolved = Path(knowledge_dir).resolve()
-    tag = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return INDEXES_ROOT / f"{resolved.name}-{tag}"
-
 
 class LiveRetriever:
     """A retriever that follows reindexing: it reloads when the index on disk changes, and keeps
     serving the last good index when the new one cannot be loaded."""
 
-    def __init__(self, knowledge_dir: Optional[Path], index_dir: Path, encoder: str = ""):
-        self.knowledge_dir = Path(knowledge_dir) if knowledge_dir else None
+    def __init__(self, knowledge_dir: Path, index_dir: Path, encoder: str = ""):
+        self.knowledge_dir = Path(knowledge_dir)
         self.index_dir = Path(index_dir)
         self.encoder_spec = encoder
         self._lock = threading.Lock()
@@ -69,7 +59,7 @@ class LiveRetriever:
 
 
 def open_retriever(
-    knowledge_dir: Optional[Path],
+    knowledge_dir: Path,
     index_dir: Path,
     encoder: str = "",
     build_if_missing: bool = True,

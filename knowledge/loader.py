@@ -1,7 +1,6 @@
 """Reads and validates the editors' YAML files. Every error names the file and the line."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from datetime import date
@@ -24,13 +23,6 @@ class KnowledgeError(ValueError):
         super().__init__("\n".join(f"{path}:{line}: {message}" for path, line, message in problems))
 
 
-def default_knowledge_dir() -> Path:
-    configured = os.environ.get("KNOWLEDGE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parent / "demo"
-
-
 def knowledge_files(directory: Union[str, Path]) -> List[Path]:
     root = Path(directory)
     if not root.is_dir():
@@ -39,9 +31,9 @@ def knowledge_files(directory: Union[str, Path]) -> List[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in KNOWLEDGE_SUFFIXES and p.is_file() and p != golden)
 
 
-def load_knowledge(directory: Union[str, Path, None] = None) -> KnowledgeBase:
+def load_knowledge(directory: Union[str, Path]) -> KnowledgeBase:
     """Load every YAML file under `directory`; raise KnowledgeError listing all problems found."""
-    root = Path(directory) if directory else default_knowledge_dir()
+    root = Path(directory)
     files = knowledge_files(root)
     problems: List[Tuple[str, int, str]] = []
     entries: List[Entry] = []

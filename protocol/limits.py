@@ -2,12 +2,14 @@
 answering for a while, and how many messages an hour are kept at all. Counted in the database, so several gateways share one count."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 DEFAULT_MAX_CHARS = 4000
+# the longest message any channel passes on to the router, whatever MAX_MESSAGE_CHARS says; the router, which knows
+# the configured limit, keeps the beginning of a longer one and tells the customer (one behaviour on every channel)
+CEILING_CHARS = 20_000
 DEFAULT_RATE = "20/60"
 DEFAULT_STORED_PER_HOUR = 300
 RATE_FORMAT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -20,6 +22,10 @@ class MessageLimits:
     window: timedelta = timedelta(seconds=60)
     stored_per_hour: int = DEFAULT_STORED_PER_HOUR  # customer messages kept per conversation and hour; 0: no cap
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_chars <= CEILING_CHARS:
+            raise ValueError(f"MAX_MESSAGE_CHARS must be between 1 and {CEILING_CHARS}, not {self.max_chars}")
+
     @classmethod
     def parse_rate(cls, rate: str, max_chars: int = DEFAULT_MAX_CHARS,
                    stored_per_hour: int = DEFAULT_STORED_PER_HOUR) -> "MessageLimits":
@@ -31,12 +37,6 @@ class MessageLimits:
             raise ValueError(f"RATE_LIMIT must look like '20/60' (messages/seconds) or 'off', not {rate!r}")
         return cls(max_chars=max_chars, messages_per_window=int(match.group(1)), window=timedelta(seconds=int(match.group(2))),
                    stored_per_hour=stored_per_hour)
-
-    @classmethod
-    def from_environment(cls) -> "MessageLimits":
-        max_chars = int(os.environ.get("MAX_MESSAGE_CHARS") or DEFAULT_MAX_CHARS)
-        stored_per_hour = int(os.environ.get("MAX_MESSAGES_PER_HOUR") or DEFAULT_STORED_PER_HOUR)
-        return cls.parse_rate(os.environ.get("RATE_LIMIT") or DEFAULT_RATE, max_chars, stored_per_hour)
 
 
 def storable(text: str) -> bool:

@@ -1,10 +1,11 @@
-"""What every customer channel accepts: one check of a message request, shared by the gateway and Rasa's channel."""
+"""What every customer channel accepts: one check of a message request's shape, shared by the gateway and Rasa's
+channel. How long a message may be is the router's to say (protocol.limits): here only the ceiling."""
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from protocol.limits import DEFAULT_MAX_CHARS as MAX_MESSAGE_CHARS
-from protocol.limits import storable
+from protocol.limits import CEILING_CHARS, storable
+
 MAX_SENDER_CHARS = 200
 MAX_CLIENT_MESSAGE_ID_CHARS = 100  # the client's own id of a message, which makes its retries idempotent
 
@@ -19,8 +20,8 @@ def request_problem(body: Any) -> Optional[str]:
         return f"'sender' is longer than {MAX_SENDER_CHARS} characters"
     if not isinstance(message, str) or not message.strip():
         return "'message' must be a non-empty string"
-    if len(message) > MAX_MESSAGE_CHARS:
-        return f"'message' is longer than {MAX_MESSAGE_CHARS} characters"
+    if len(message) > CEILING_CHARS:
+        return f"'message' is longer than {CEILING_CHARS} characters"
     if not storable(sender) or not storable(message):
         return "'sender' and 'message' must be valid unicode"
     if "metadata" in body and not isinstance(body["metadata"], (dict, type(None))):

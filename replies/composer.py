@@ -2,7 +2,6 @@
 never repeating a variant within a conversation while an unused one remains."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,11 +13,7 @@ from replies.brevity import DETAILED, SHORT
 
 PHRASES_DIR = Path(__file__).resolve().parent
 FALLBACK_LANGUAGE = "en"
-
-
-def bot_name() -> str:
-    return os.environ.get("BOT_NAME", "Laine")
-
+DEFAULT_BOT_NAME = "Laine"
 
 FORMAL, INFORMAL = "formal", "informal"
 Phrases = Dict[str, Dict[str, Dict[str, Tuple[str, ...]]]]  # key -> language -> register -> variants
@@ -55,8 +50,10 @@ class Reply:
 
 
 class ReplyComposer:
-    def __init__(self, phrases: Optional[Phrases] = None):
+    def __init__(self, phrases: Optional[Phrases] = None, bot_name: str = DEFAULT_BOT_NAME):
+        """`bot_name`: the name the bot introduces itself with (the configured BOT_NAME)."""
         self.phrases = phrases or load_phrases()
+        self.bot_name = bot_name
 
     def variants(self, key: str, language: str, register: str = FORMAL) -> Tuple[str, ...]:
         return self.phrases[key][language][register]
@@ -78,7 +75,7 @@ class ReplyComposer:
         if choice is None:
             uses = [u for u in used if u.startswith(f"{key}:{language}:")]
             choice = (int(uses[0].rsplit(":", 1)[1]) + len(uses)) % len(variants) if uses else 0
-        text = variants[choice].format(bot_name=bot_name(), name_greeting=f", {name}" if name else "", **fields)
+        text = variants[choice].format(bot_name=self.bot_name, name_greeting=f", {name}" if name else "", **fields)
         return Reply(text=text, phrase_id=f"{key}:{language}:{choice}")
 
     def label(self, key: str, language: str) -> str:

@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from supportbot.settings import Settings
+from supportbot.settings import Settings, use_library_defaults
+
+# late imports: each command imports what it needs inside its function, so that `supportbot --help`, `agents` or
+# `db` start at once instead of loading the encoders, the indexing and Rasa's stack, which take seconds
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -18,7 +21,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from knowledge.loader import KnowledgeError
     from knowledge.publishing import NothingToRollBack, index_and_publish, rollback
 
-    settings = Settings().with_overrides(args.knowledge)
+    settings = args.settings.with_overrides(args.knowledge)
     encoder = load_encoder(settings.encoder)
     if args.rollback:
         try:
@@ -42,7 +45,7 @@ def cmd_golden(args: argparse.Namespace) -> int:
     from knowledge.golden import EXPECT_HANDOFF, GoldenRefused, append_golden, golden_path, load_golden, run_golden
     from knowledge.loader import KnowledgeError, load_knowledge
 
-    settings = Settings().with_overrides(args.knowledge)
+    settings = args.settings.with_overrides(args.knowledge)
     try:
         kb = load_knowledge(settings.knowledge_dir)
         if args.action == "add":
@@ -100,18 +103,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from supportbot.stack import Stack, private_settings, remove_database, rest_token_file, scratch_database, send
 
     lines = list(_ask_lines(args))
-    settings = Settings().with_overrides(args.knowledge)
+    settings = args.settings.with_overrides(args.knowledge)
     url = args.url
     if url and not settings.rest_api_token and rest_token_file(settings).exists():  # a bot run on this machine
         settings.rest_api_token = rest_token_file(settings).read_text(encoding="utf-8").strip()
     stack = None
     scratch = None
     if not url:
-        os.environ.setdefault("RATE_LIMIT", "off")  # a script feeding many turns is not a flood
         # a database of its own, empty: a second run must not continue the first one's conversations, and its
-        # handoffs must not wait in the real agents' queue
+        # handoffs must not wait in the real agents' queue; no rate limit: a script feeding many turns is not a flood
         scratch = settings.project_root / "var" / "run" / f"ask-{os.getpid()}.db"
-        settings = private_settings(settings, database_url=scratch_database(scratch))
+        settings = private_settings(settings, database_url=scratch_database(scratch), rate_limit="off")
         stack = Stack(settings, quiet=not args.verbose).start()
         url = settings.rest_url
     try:
@@ -138,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from knowledge.loader import KnowledgeError
     from supportbot.stack import Stack, ensure_index, ensure_model, ensure_rest_token, rest_token_file
 
-    settings = Settings().with_overrides(args.knowledge, gateway_port=args.port)
+    settings = args.settings.with_overrides(args.knowledge, gateway_port=args.port)
     try:
         print("==> " + ensure_index(settings), flush=True)
     except KnowledgeError as error:
@@ -146,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     ensure_model(settings)
     new_token = ensure_rest_token(settings)
-    debug = os.environ.get("LOG_LEVEL", "").upper() == "DEBUG"
+    debug = settings.log_level.upper() == "DEBUG"
     log_dir = settings.project_root / "var" / "log"
     stack = Stack(settings, log_dir=None if debug else log_dir)
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -163,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"--- the end of {path}:\n" + "\n".join(tail), file=sys.stderr)
             return 1
         print(_first_agent_notice(settings), end="", flush=True)
-        token_hint = "$REST_API_TOKEN" if os.environ.get("REST_API_TOKEN") else f"$(cat {rest_token_file(settings)})"
+        token_hint = "$REST_API_TOKEN" if args.settings.rest_api_token else f"$(cat {rest_token_file(settings)})"
         if new_token:
             print(f"\n==> created the REST channel's token: {new_token}\n    (shown once; it is kept in "
                   f"{rest_token_file(settings)}, readable by you only; REST_API_TOKEN overrides it)", flush=True)
@@ -201,7 +203,7 @@ def _first_agent_notice(settings: Settings) -> str:
     from handoff.store import HandoffStore
 
     store = HandoffStore.open(settings.database_url)
-    if store.agents(include_inactive=True):
+    if store.agents.all(include_inactive=True):
         return ""
     password = secrets.token_urlsafe(12)
     kept = first_admin_password_file(settings)
@@ -209,7 +211,7 @@ def _first_agent_notice(settings: Settings) -> str:
     descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(password + "\n")
-    store.create_agent("admin", "Admin", password, role="admin")
+    store.agents.create("admin", "Admin", password, role="admin")
     return (f"\n==> created the first agent: username 'admin' (an admin), password '{password}'\n"
             f"    (shown once; kept in {kept}, readable by you only, until you change it with\n"
             "    supportbot agents create admin --name Admin --role admin)\n")
@@ -220,20 +222,20 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
     from handoff.store import HandoffStore
 
-    settings = Settings()
+    settings = args.settings
     store = HandoffStore.open(settings.database_url)
     if args.action == "list":
-        for agent in store.agents(include_inactive=True):
+        for agent in store.agents.all(include_inactive=True):
             print(f"{agent.username}\t{agent.display_name}\t{agent.role}\t{'active' if agent.active else 'deactivated'}")
         return 0
     if not args.username:
         raise SystemExit(f"agents {args.action}: give a username")
     if args.action in ("deactivate", "activate"):
-        found = [a for a in store.agents(include_inactive=True) if a.username == args.username]
+        found = [a for a in store.agents.all(include_inactive=True) if a.username == args.username]
         if not found:
             raise SystemExit(f"there is no agent {args.username}")
         try:
-            agent = store.set_agent_active(found[0].id, args.action == "activate")
+            agent = store.agents.set_active(found[0].id, args.action == "activate")
         except ValueError as error:
             raise SystemExit(str(error))
         print(f"agent {agent.username} is {'active' if agent.active else 'deactivated: their sessions ended'}")
@@ -245,7 +247,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
         if password != getpass.getpass("again: "):
             raise SystemExit("the passwords differ")
     try:
-        agent = store.create_agent(args.username, args.name or args.username.capitalize(), password, args.role)
+        agent = store.agents.create(args.username, args.name or args.username.capitalize(), password, args.role)
     except ValueError as error:
         raise SystemExit(str(error))
     if agent.username == "admin":
@@ -275,7 +277,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from handoff.store import HandoffStore
     from knowledge.loader import KnowledgeError, load_knowledge
 
-    settings = Settings().with_overrides(args.knowledge)
+    settings = args.settings.with_overrides(args.knowledge)
     store = HandoffStore.open(settings.database_url)
     try:
         titles = {entry.id: entry.title("en") for entry in load_knowledge(settings.knowledge_dir).entries}
@@ -301,7 +303,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
     if args.days <= 0:
         raise SystemExit("gaps: --days must be at least 1")
-    settings = Settings().with_overrides(args.knowledge)
+    settings = args.settings.with_overrides(args.knowledge)
     try:
         kb = load_knowledge(settings.knowledge_dir)
     except KnowledgeError:
@@ -331,11 +333,10 @@ def _report_period(args: argparse.Namespace, default_days: Optional[int]):
     from zoneinfo import ZoneInfo
 
     from handoff.analytics import Period
-    from handoff.hours import DEFAULT_TIMEZONE
 
     now = datetime.now(timezone.utc)
     try:
-        zone = ZoneInfo(os.environ.get("BUSINESS_TIMEZONE", DEFAULT_TIMEZONE))
+        zone = ZoneInfo(args.settings.business_timezone)
         return Period.parse(args.since, args.until, zone, now, default_days), now
     except (ValueError, KeyError) as error:
         raise SystemExit(f"{args.command}: {error}")
@@ -346,7 +347,7 @@ def cmd_requests(args: argparse.Namespace) -> int:
     from handoff.store import HandoffStore
 
     period, now = _report_period(args, None)
-    store = HandoffStore.open(Settings().database_url)
+    store = HandoffStore.open(args.settings.database_url)
     try:
         found = RequestLog(store.engine).requests(period, now)
     finally:
@@ -430,7 +431,7 @@ def cmd_analytics(args: argparse.Namespace) -> int:
     from handoff.store import HandoffStore
 
     period, now = _report_period(args, DEFAULT_DAYS)
-    store = HandoffStore.open(Settings().database_url)
+    store = HandoffStore.open(args.settings.database_url)
     try:
         result = analytics(store.engine, period, now, args.by)
     except ValueError as error:
@@ -448,7 +449,7 @@ def cmd_customers(args: argparse.Namespace) -> int:
     from handoff.customer_data import CustomerData
     from handoff.store import HandoffStore
 
-    store = HandoffStore.open(Settings().database_url)
+    store = HandoffStore.open(args.settings.database_url)
     customer_data = CustomerData.for_engine(store.engine)
     try:
         if args.action == "purge":
@@ -492,7 +493,7 @@ def _note_busy_log(removed) -> None:
 def cmd_db(args: argparse.Namespace) -> int:
     from handoff.db import migrate
 
-    settings = Settings()
+    settings = args.settings
     migrate(settings.database_url, args.revision)
     print(f"the database at {settings.database_url} is at revision {args.revision}")
     return 0
@@ -610,6 +611,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_masking()
     args = build_parser().parse_args(argv)
+    args.settings = Settings.from_environ()  # read once: every command, and the benchmarks, take it from here
+    use_library_defaults()
     return args.func(args)
 
 

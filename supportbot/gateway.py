@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 from datetime import timedelta
 from typing import Awaitable, Callable, List, Optional
 
@@ -20,9 +19,12 @@ from handoff.hours import BusinessHours
 from signals.personal_data import install_log_masking
 from handoff.router import ConversationRouter
 from handoff.store import HandoffStore
+from protocol.limits import MessageLimits
+from replies.composer import ReplyComposer
 from supportbot.channels.rest import require_token, rest_routes
+from supportbot.channels.telegram import TelegramChannel
 from supportbot.channels.webchat import install_webchat
-from supportbot.settings import Settings
+from supportbot.settings import Settings, use_library_defaults
 
 log = logging.getLogger(__name__)
 EVENT_PRUNE_SECONDS = 600
@@ -53,21 +55,30 @@ async def refuse_compressed_bodies(request: web.Request, handler):
     return await handler(request)
 
 
+def message_limits(settings: Settings) -> MessageLimits:
+    return MessageLimits.parse_rate(settings.rate_limit, settings.max_message_chars, settings.max_messages_per_hour)
+
+
+def business_hours(settings: Settings) -> BusinessHours:
+    return BusinessHours.parse(settings.business_hours, settings.business_timezone)
+
+
 def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Optional[RasaBotClient] = None,
               hours: Optional[BusinessHours] = None, rasa_urls: Optional[List[str]] = None) -> web.Application:
+    """The gateway for `settings`; `store`, `bot` and `hours` replace the configured ones (tests, benchmarks)."""
     store = store or HandoffStore.open(settings.database_url)
-    bot = bot or RasaBotClient(rasa_urls or [settings.rasa_webhook_url])
-    router = ConversationRouter(store, bot, hours or BusinessHours.from_environment(),
-                                locks=ConversationLocks(settings.redis_url))
+    bot = bot or RasaBotClient(rasa_urls or settings.rasa_urls)
+    router = ConversationRouter(store, bot, hours or business_hours(settings), ReplyComposer(bot_name=settings.bot_name),
+                                locks=ConversationLocks(settings.redis_url), limits=message_limits(settings))
     app = console_app(router, CannedReplies(settings.knowledge_dir), secure_cookies=settings.secure_cookies,
                       session_idle=timedelta(minutes=settings.session_idle_minutes),
-                      trust_forwarded_for=settings.behind_trusted_proxy)
+                      trust_forwarded_for=settings.behind_trusted_proxy, encoder_spec=settings.encoder)
     app.middlewares.insert(0, refuse_compressed_bodies)
     app.middlewares.append(require_token(settings.rest_api_token))
     app.add_routes(rest_routes(router))
     install_webchat(app, router, allowed_origins=settings.webchat_origins,
                     new_conversations_per_hour=settings.webchat_new_conversations_per_hour,
-                    trust_forwarded_for=settings.behind_trusted_proxy)
+                    trust_forwarded_for=settings.behind_trusted_proxy, bot_name=settings.bot_name)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -97,8 +108,6 @@ def build_app(settings: Settings, store: Optional[HandoffStore] = None, bot: Opt
 
     app.cleanup_ctx.append(background)
     if settings.telegram_token:  # after `background`, so the channel stops before the bot client closes
-        from supportbot.channels.telegram import TelegramChannel
-
         TelegramChannel.from_settings(router, settings).install(app)
     return app
 
@@ -108,9 +117,10 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--rasa-url", action="append", help="a Rasa server's REST webhook (repeat for several servers)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_environ()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     install_log_masking()
-    settings = Settings()
+    use_library_defaults()  # the console's gaps page loads the encoder
     port = args.port or settings.gateway_port
     web.run_app(build_app(settings, rasa_urls=args.rasa_url), host=settings.host, port=port, print=None, access_log=None)
 

@@ -16,7 +16,12 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from supportbot.settings import Settings
+from handoff.db import migrate, tracker_database_path
+from supportbot.endpoints import write_endpoints
+from supportbot.settings import Settings, rasa_webhook
+
+# late imports: the encoders, the indexing and the sentiment model take seconds to import, and only the commands
+# that start a bot need them (ensure_index, ensure_sentiment_model)
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +69,9 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
 
 
 def ensure_sentiment_model(settings: Settings) -> None:
-    from signals.sentiment import SentimentDetector, cached_model_path
     from knowledge.encoders import load_encoder
+    from signals.sentiment.detector import SentimentDetector
+    from signals.sentiment.fitting import cached_model_path
 
     encoder = load_encoder(settings.encoder)
     if not cached_model_path(settings.model_dir, encoder.name).exists():
@@ -108,10 +114,11 @@ def ensure_rest_token(settings: Settings) -> Optional[str]:
 
 def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:
     """Settings for a bot of its own (tests, benchmarks, `supportbot ask`): free ports, index and model ready, and
-    no Telegram: a private bot must not take the updates of the real one, whatever TELEGRAM_TOKEN the shell has."""
+    no Telegram: a private bot must not take the updates of the real one, whatever TELEGRAM_TOKEN the shell has.
+    `base`: by default the configuration of this process."""
     import secrets
 
-    base = base or Settings()
+    base = base or Settings.from_environ()
     overrides.setdefault("telegram_token", "")
     if not base.rest_api_token:
         overrides.setdefault("rest_api_token", secrets.token_urlsafe(24))
@@ -130,8 +137,6 @@ def scratch_database(path: Path) -> str:
 
 
 def remove_database(path: Path) -> None:
-    from handoff.db import tracker_database_path
-
     for database in (path, Path(tracker_database_path(str(path)))):
         for file in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
             file.unlink(missing_ok=True)
@@ -190,13 +195,10 @@ class Stack:
         return process
 
     def start(self, timeout: float = 240.0) -> "Stack":
-        from handoff.db import migrate
-        from supportbot.endpoints import write_endpoints
-
         s = self.settings
         migrate(s.database_url)
         endpoints = write_endpoints(s, s.project_root / "var" / "run" / f"endpoints-{s.rasa_port}.yml")
-        actions = self._start([sys.executable, "-m", "bot.action_server", "--port", str(s.action_port)], "actions")
+        actions = self._start([sys.executable, "-m", "supportbot.action_server", "--port", str(s.action_port)], "actions")
         rasa_ports = [s.rasa_port] + [free_port() for _ in range(s.rasa_workers - 1)]
         rasa_servers = [
             self._start([
@@ -205,7 +207,7 @@ class Stack:
             ], f"rasa-{port}" if len(rasa_ports) > 1 else "rasa")
             for port in rasa_ports
         ]
-        self.rasa_urls = [f"http://127.0.0.1:{port}/webhooks/rest/webhook" for port in rasa_ports]
+        self.rasa_urls = [rasa_webhook(port) for port in rasa_ports]
         gateway_command = [sys.executable, "-m", "supportbot.gateway", "--port", str(s.gateway_port)]
         for url in self.rasa_urls:
             gateway_command += ["--rasa-url", url]

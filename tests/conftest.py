@@ -7,12 +7,14 @@ from typing import Dict, List, Optional
 import pytest
 
 from helpers import make_tracker as _make_tracker
+from supportbot.settings import use_library_defaults
 from tiers import POSTGRES_URL, REDIS_URL, SERVICE_URLS, SERVICES, address, marks_for, unreachable, when_missing
 
 TESTS_DIR = Path(__file__).resolve().parent
 
 # Tests must not depend on the clock: agents are "at work" unless a test sets other hours.
 os.environ.setdefault("BUSINESS_HOURS", "always")
+use_library_defaults()  # no test downloads a model
 
 SMALL_KB = TESTS_DIR / "fixtures" / "kb_small"
 
@@ -58,7 +60,7 @@ def make_tracker():
 
 @pytest.fixture(autouse=True)
 def _default_bot_name(monkeypatch):
-    # Replies embed BOT_NAME; keep the texts the tests expect independent of the environment.
+    # Replies embed BOT_NAME (read by Settings.from_environ); keep the texts the tests expect independent of the environment.
     monkeypatch.delenv("BOT_NAME", raising=False)
 
 

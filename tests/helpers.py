@@ -42,12 +42,14 @@ REST_TOKEN = "test-rest-token"
 REST_AUTH = {"Authorization": f"Bearer {REST_TOKEN}"}
 
 
-def gateway_app(database_url: str, bot: Any):
-    """The gateway's aiohttp app on a migrated database, with a stand-in for Rasa and agents always at work."""
+def gateway_app(database_url: str, bot: Any, **settings: Any):
+    """The gateway's aiohttp app on a migrated database, with a stand-in for Rasa and agents always at work;
+    `settings`: values of Settings other than the defaults."""
     from handoff.hours import BusinessHours
     from handoff.store import HandoffStore
     from supportbot.gateway import build_app
     from supportbot.settings import Settings
 
     store = HandoffStore.open(database_url, run_migrations=False)
-    return build_app(Settings(rest_api_token=REST_TOKEN), store=store, bot=bot, hours=BusinessHours.parse("always"))
+    return build_app(Settings(rest_api_token=REST_TOKEN, **settings), store=store, bot=bot,
+                     hours=BusinessHours.parse("always"))

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from replies.composer import FORMAL, INFORMAL, bot_name
+from replies.composer import DEFAULT_BOT_NAME, FORMAL, INFORMAL
 from replies.register import detect_register
 
 if TYPE_CHECKING:
@@ -156,8 +156,8 @@ def admits_being_a_bot(turns: Sequence[Turn]) -> List[str]:
             custom = reply.get("custom") or {}
             if custom.get("kind") == "smalltalk" and custom.get("intent") == "bot_challenge":
                 text = reply.get("text") or ""
-                if not BOT_WORD.search(text) or bot_name() not in text:
-                    problems.append(f"does not say it is the bot {bot_name()}: {text!r}")
+                if not BOT_WORD.search(text) or DEFAULT_BOT_NAME not in text:
+                    problems.append(f"does not say it is the bot {DEFAULT_BOT_NAME}: {text!r}")
     return problems
 
 

@@ -88,7 +88,7 @@ class Desk:
         self._system(conversation, moment, f"{agent} claimed the conversation")
 
     def agent_reply(self, conversation: int, agent: str, moment: datetime, text: str) -> None:
-        message = self.store.add_message(conversation, "agent", text, self.store.agent(self.agents[agent]).display_name)
+        message = self.store.add_message(conversation, "agent", text, self.store.agents.get(self.agents[agent]).display_name)
         self._moment(m.Message, message.id, created_at=moment)
 
     def close(self, conversation: int, stay: int, agent: str, moment: datetime, resolution: str, language: str) -> None:
@@ -118,8 +118,8 @@ class Desk:
 def seed(store: HandoffStore, monday: date = MONDAY) -> Desk:
     """The desk of the table above; agents mari (Mari, an admin) and jaan (Jaan) with the password "correct horse"."""
     desk = Desk(store, monday)
-    desk.agents["Mari"] = store.create_agent("mari", "Mari", "correct horse", role="admin").id
-    desk.agents["Jaan"] = store.create_agent("jaan", "Jaan", "correct horse").id
+    desk.agents["Mari"] = store.agents.create("mari", "Mari", "correct horse", role="admin").id
+    desk.agents["Jaan"] = store.agents.create("jaan", "Jaan", "correct horse").id
     at = desk.at
 
     anna = store.conversation("webchat", "anna").id

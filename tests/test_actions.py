@@ -13,6 +13,8 @@ from replies.composer import ReplyComposer, load_phrases
 from replies.register import detect_register
 from helpers import make_tracker, slot_events
 
+pytestmark = pytest.mark.usefixtures("knowledge_client")  # the actions' knowledge, as the action server installs it
+
 PHRASES = load_phrases()
 
 

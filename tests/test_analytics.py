@@ -202,7 +202,7 @@ def test_a_second_stay_without_a_customer_message_between_begins_a_request(tmp_p
     migrate(url)
     store = HandoffStore.open(url, run_migrations=False)
     desk = Desk(store, MONDAY)
-    desk.agents["Mari"] = store.create_agent("mari", "Mari", "correct horse").id
+    desk.agents["Mari"] = store.agents.create("mari", "Mari", "correct horse").id
     conversation = store.conversation("webchat", "x").id
     desk.customer(conversation, desk.at(0, "10:00"), "Tere")
     answer = desk.bot(conversation, desk.at(0, "10:00:01"), "answer", "et", "billing-pay")

@@ -23,8 +23,8 @@ def gateway(tmp_path):
     migrate(url)
     app = gateway_app(url, FakeBot())
     store = app[ROUTER_KEY].store
-    store.create_agent("boss", "Boss", PASSWORD, role="admin")
-    store.create_agent("mari", "Mari", PASSWORD)
+    store.agents.create("boss", "Boss", PASSWORD, role="admin")
+    store.agents.create("mari", "Mari", PASSWORD)
     with AppThread(app) as running:
         yield running, store
 
@@ -48,12 +48,12 @@ def test_an_admin_adds_and_deactivates_an_agent(gateway, page):  # noqa: F811  (
     page.get_by_test_id("agent-password").fill("another horse")
     page.get_by_test_id("agent-add").click()
     expect(rows).to_have_count(3)
-    assert store.authenticate("liis", "another horse").role == "agent"
+    assert store.agents.authenticate("liis", "another horse").role == "agent"
 
     liis = page.locator('tr[data-username="liis"]')
     liis.get_by_test_id("agent-deactivate").click()
     expect(liis).to_contain_text("Deactivated")
-    assert store.authenticate("liis", "another horse") is None
+    assert store.agents.authenticate("liis", "another horse") is None
     expect(page.locator('tr[data-username="boss"]').get_by_test_id("agent-deactivate")).to_have_count(0)
     assert page.js_errors == []
 
@@ -63,8 +63,8 @@ def test_an_agent_sees_no_agents_panel_and_deals_with_a_dead_letter(gateway, pag
     conversation = store.conversation("telegram", "42")
     store.hand_off(conversation.id, "human_request")
     reply = store.add_message(conversation.id, "agent", "Your refund is on its way", "Mari")
-    store.defer_delivery(reply.id, "Telegram unreachable", timedelta(0), timedelta(0))
-    store.give_up_delivery(reply.id, 12, "Telegram unreachable")
+    store.outbox.defer(reply.id, "Telegram unreachable", timedelta(0), timedelta(0))
+    store.outbox.give_up(reply.id, 12, "Telegram unreachable")
 
     sign_in(page, running.base + "/console/", "mari")
     expect(page.get_by_test_id("agents-toggle")).to_be_hidden()
@@ -74,5 +74,5 @@ def test_an_agent_sees_no_agents_panel_and_deals_with_a_dead_letter(gateway, pag
     expect(item).to_contain_text("12 tries")
     item.get_by_test_id("undelivered-dismiss").click()
     expect(page.get_by_test_id("undelivered-item")).to_have_count(0)
-    assert store.undelivered() == []
+    assert store.outbox.undelivered() == []
     assert page.js_errors == []

@@ -22,8 +22,8 @@ def bot():
 async def client(database_url, bot, aiohttp_client):
     app = gateway_app(database_url, bot)
     store = app[ROUTER_KEY].store
-    store.create_agent("mari", "Mari", PASSWORD)
-    store.create_agent("jaan", "Jaan", PASSWORD)
+    store.agents.create("mari", "Mari", PASSWORD)
+    store.agents.create("jaan", "Jaan", PASSWORD)
     return await aiohttp_client(app, headers=REST_AUTH)
 
 
@@ -106,7 +106,7 @@ async def test_concurrent_claims_over_http_on_two_gateways(database_url, bot):
         await server.start_server()
     store = servers[0].app[ROUTER_KEY].store
     for i in range(8):
-        store.create_agent(f"agent{i}", f"Agent {i}", PASSWORD)
+        store.agents.create(f"agent{i}", f"Agent {i}", PASSWORD)
     agents = [TestClient(servers[i % 2], headers=REST_AUTH) for i in range(8)]
     try:
         for i, agent in enumerate(agents):
@@ -239,7 +239,7 @@ async def test_a_live_socket_closes_when_its_session_ends(client, ending):
         if ending == "logout":
             await client.post("/console/api/logout")
         else:
-            client.server.app[ROUTER_KEY].store.create_agent("mari", "Mari", "a brand new password")
+            client.server.app[ROUTER_KEY].store.agents.create("mari", "Mari", "a brand new password")
         while True:
             frame = await socket.receive(timeout=10)
             if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
@@ -250,5 +250,5 @@ async def test_a_live_socket_closes_when_its_session_ends(client, ending):
 async def test_a_new_password_ends_the_old_sessions(client):
     await login(client)
     assert (await client.get("/console/api/me")).status == 200
-    client.server.app[ROUTER_KEY].store.create_agent("mari", "Mari", "a brand new password")
+    client.server.app[ROUTER_KEY].store.agents.create("mari", "Mari", "a brand new password")
     assert (await client.get("/console/api/me")).status == 401

@@ -19,7 +19,8 @@ from sqlalchemy import update
 from handoff import models as m
 from handoff.hours import BusinessHours
 from protocol.limits import MessageLimits
-from handoff.router import BOT_UNAVAILABLE, MAX_DELIVERY_TRIES, ConversationRouter, TooManyMessages
+from protocol.reasons import Reason
+from handoff.router import MAX_DELIVERY_TRIES, ConversationRouter, TooManyMessages
 from handoff.store import HandoffStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ async def test_a_turn_cut_off_mid_way_reaches_the_queue_and_the_customer(store, 
     assert await router.recover_interrupted_turns(timedelta(minutes=5)) == 0, "a turn still in time was taken over"
     assert await router.recover_interrupted_turns(timedelta(0)) == 1
     assert store.get(conversation.id).state == "waiting"
-    assert store.current_handoff(conversation.id).reason == BOT_UNAVAILABLE
+    assert store.current_handoff(conversation.id).reason == Reason.BOT_UNAVAILABLE
     assert store.current_handoff(conversation.id).packet["question"] == "my internet is down"
     assert delivered and delivered == [r.text for r in store.replies_to(message.id)]
     assert await router.recover_interrupted_turns(timedelta(0)) == 0, "recovered twice"
@@ -144,7 +145,7 @@ def test_a_gateway_killed_mid_turn_loses_neither_the_message_nor_the_handoff(tmp
     router = ConversationRouter(store, FakeBot(), BusinessHours.parse("always"))
     assert asyncio.run(router.recover_interrupted_turns(timedelta(0))) == 1
     assert store.get(conversation.id).state == "waiting"
-    assert store.current_handoff(conversation.id).reason == BOT_UNAVAILABLE
+    assert store.current_handoff(conversation.id).reason == Reason.BOT_UNAVAILABLE
     told = store.messages(conversation.id, roles=["bot"])
     assert told and told[0].payload["custom"]["language"] == "et"
 
@@ -170,7 +171,7 @@ async def test_a_message_given_up_is_a_dead_letter_that_holds_nothing_back(route
         raise ConnectionError("Telegram unreachable")
 
     router.register_channel("telegram", unreachable)
-    mari = store.create_agent("mari", "Mari", "correct horse")
+    mari = store.agents.create("mari", "Mari", "correct horse")
     await router.receive("telegram", "42", "I want a human")
     conversation = store.find("telegram", "42")
     await router.claim(conversation.id, mari)
@@ -183,12 +184,12 @@ async def test_a_message_given_up_is_a_dead_letter_that_holds_nothing_back(route
         with store.session() as s, s.begin():
             s.execute(update(m.DeferredDelivery).where(m.DeferredDelivery.given_up_at.is_(None))
                       .values(next_attempt_at=m.utcnow() - timedelta(seconds=1), attempts=MAX_DELIVERY_TRIES - 1))
-    dead = store.undelivered()
+    dead = store.outbox.undelivered()
     assert kept.id in [d["message"]["id"] for d in dead]
     assert all(d["conversation_id"] == conversation.id and d["tries"] == MAX_DELIVERY_TRIES for d in dead)
-    assert not store.has_deferred(conversation.id), "a dead letter still holds later messages back"
-    store.dismiss_undelivered(kept.id)
-    assert kept.id not in [d["message"]["id"] for d in store.undelivered()]
+    assert not store.outbox.has_deferred(conversation.id), "a dead letter still holds later messages back"
+    store.outbox.dismiss(kept.id)
+    assert kept.id not in [d["message"]["id"] for d in store.outbox.undelivered()]
 
 
 async def test_a_turn_that_fails_inside_stays_journalled_for_the_agents(store):

@@ -55,7 +55,7 @@ def save_tracker(tracker_url: str, sender: str, texts: List[Tuple[float, str]], 
 
 def seed_customer(store: HandoffStore, channel: str, customer: str, marker: str) -> int:
     """A conversation with everything a customer leaves behind, `marker` in each of its texts."""
-    agent = store.create_agent(f"agent-{marker[:8]}", "Mari", "correct horse battery")
+    agent = store.agents.create(f"agent-{marker[:8]}", "Mari", "correct horse battery")
     conversation = store.conversation(channel, customer)
     store.note_customer(conversation.id, name=f"Anna {marker}", language="en")
     store.add_message(conversation.id, "customer", f"my router {marker} is broken, write to {marker}@example.com")
@@ -67,7 +67,7 @@ def seed_customer(store: HandoffStore, channel: str, customer: str, marker: str)
     store.claim(conversation.id, agent.id)
     reply = store.add_message(conversation.id, "agent", f"Hello {marker}", author="Mari")
     store.add_message(conversation.id, "note", f"internal note on {marker}", author="Mari")
-    store.defer_delivery(reply.id, f"timeout sending {marker}", timedelta(seconds=30), timedelta(hours=1))
+    store.outbox.defer(reply.id, f"timeout sending {marker}", timedelta(seconds=30), timedelta(hours=1))
     store.publish(conversation.id, "typing", {"who": "agent", "text": marker})
     store.close(conversation.id, resolution=f"router {marker} replaced")
     store.rate(conversation.id, 5)

@@ -249,7 +249,7 @@ async def console(database, aiohttp_client):
     from helpers import gateway_app
 
     url, store = database
-    store.create_agent("mari", "Mari", "correct horse")
+    store.agents.create("mari", "Mari", "correct horse")
     return await aiohttp_client(gateway_app(url, FakeBot()))
 
 

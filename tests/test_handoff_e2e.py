@@ -26,7 +26,7 @@ def fetch_messages(settings, after: int = 0) -> dict:
 
 def test_handoff_to_an_agent_and_back_in_the_browser(live_bot, page):
     store = HandoffStore.open(live_bot.database_url, run_migrations=False)
-    store.create_agent("mari", "Mari", "correct horse battery")
+    store.agents.create("mari", "Mari", "correct horse battery")
 
     replies = send(live_bot.rest_url, CUSTOMER, "Hi, I'm Anna. I want to talk to a real person please", token=live_bot.rest_api_token)
     kinds = [r["custom"]["kind"] for r in replies]

@@ -175,7 +175,7 @@ def test_a_stalled_action_server_never_leaves_the_customer_in_silence(live_bot):
 
     from handoff.store import HandoffStore
 
-    pid = _pid_of("bot.action_server", "--port", str(live_bot.action_port))
+    pid = _pid_of("supportbot.action_server", "--port", str(live_bot.action_port))
     os.kill(pid, signal.SIGSTOP)
     try:  # the gateway gives up on the bot after 20 s (handoff/bot_client.py), well inside this request's 60
         replies = send(live_bot.rest_url, "stalled-actions", "Tere! Kuidas ma saan arvet maksta?", timeout=60, token=live_bot.rest_api_token)

@@ -181,9 +181,9 @@ def start_gateway(monkeypatch) -> None:
 def start_action_server(monkeypatch) -> None:
     import rasa_sdk.__main__
 
-    from bot import action_server
+    from supportbot import action_server
 
-    monkeypatch.setattr(action_server, "prepare", lambda: None)
+    monkeypatch.setattr(action_server, "prepare", lambda settings: None)
     monkeypatch.setattr(rasa_sdk.__main__, "main", lambda: None)
     monkeypatch.setattr("sys.argv", ["action_server"])
     monkeypatch.setenv("SANIC_HOST", "127.0.0.1")  # main() sets it otherwise, for the rest of the tests
@@ -225,7 +225,7 @@ def seed_personal_data(store: HandoffStore) -> None:
                                payload={"custom": {"kind": "answer", "faq_id": "billing-payment-methods"}})
     store.record_feedback(conversation.id, answer.id, "billing-payment-methods", False)
     store.hand_off(conversation.id, "human_request", packet={"question": CUSTOMER_MESSAGE, "customer_name": "Anna Tamm"})
-    agent = store.create_agent("mari", "Mari", "correct horse")
+    agent = store.agents.create("mari", "Mari", "correct horse")
     store.claim(conversation.id, agent.id)
     store.close(conversation.id, resolution=f"called back on {PHONE}")
     store.rate(conversation.id, 4)

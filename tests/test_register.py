@@ -8,6 +8,8 @@ from replies.composer import FORMAL, INFORMAL, load_phrases
 from replies.register import detect_register
 from helpers import make_tracker, slot_events
 
+pytestmark = pytest.mark.usefixtures("knowledge_client")  # the actions' knowledge, as the action server installs it
+
 PHRASES = load_phrases()
 RU_FORMAL_WORDS = {"вы", "вас", "вам", "вами", "ваш", "ваша", "ваше", "ваши", "вашего", "вашей"}
 ET_FORMAL_WORDS = {"te", "teie", "teil", "teid", "teile", "teiega"}

@@ -6,7 +6,8 @@ import asyncio
 import pytest
 
 from bot.channels.rest import MetadataCollectingOutputChannel, SupportRestInput
-from protocol.requests import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, request_problem
+from protocol.limits import CEILING_CHARS
+from protocol.requests import MAX_SENDER_CHARS, request_problem
 
 
 @pytest.mark.parametrize("body", [None, [], ["sender", "message"], "hello", 42, True])
@@ -42,10 +43,10 @@ def test_rejects_missing_or_empty_message(body):
     assert request_problem(body) == "'message' must be a non-empty string"
 
 
-def test_rejects_an_over_long_message():
-    assert request_problem({"sender": "u1", "message": "x" * MAX_MESSAGE_CHARS}) is None
-    problem = request_problem({"sender": "u1", "message": "x" * (MAX_MESSAGE_CHARS + 1)})
-    assert problem == f"'message' is longer than {MAX_MESSAGE_CHARS} characters"
+def test_only_a_message_past_every_channels_ceiling_is_malformed():
+    assert request_problem({"sender": "u1", "message": "x" * CEILING_CHARS}) is None, "too long is the router's to say"
+    problem = request_problem({"sender": "u1", "message": "x" * (CEILING_CHARS + 1)})
+    assert problem == f"'message' is longer than {CEILING_CHARS} characters"
 
 
 def test_rejects_an_over_long_sender():

@@ -16,7 +16,7 @@ from handoff.ownership import TransitionRefused
 from handoff.router import ConversationRouter, parse_rating
 
 PHRASES = load_phrases()
-from handoff.store import NotFound
+from handoff.views import NotFound
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def router(store, bot):
 
 @pytest.fixture
 def mari(store):
-    return store.create_agent("mari", "Mari", "correct horse")
+    return store.agents.create("mari", "Mari", "correct horse")
 
 
 async def test_the_bot_stays_silent_while_humans_own_the_conversation(router, bot, store, mari):
@@ -65,7 +65,7 @@ async def test_agent_replies_reach_the_customers_channel(router, store, mari):
 
 
 async def test_only_the_owner_replies(router, store, mari):
-    jaan = store.create_agent("jaan", "Jaan", "correct horse")
+    jaan = store.agents.create("jaan", "Jaan", "correct horse")
     await router.receive("rest", "anna", "I want a human")
     conversation = store.find("rest", "anna")
     with pytest.raises(TransitionRefused):
@@ -336,7 +336,7 @@ async def test_a_push_channel_gets_what_it_missed_later_and_in_order(router, sto
     await router.claim(conversation.id, mari)  # "Mari joined": not delivered, kept
     await router.agent_reply(conversation.id, mari, "first")
     await router.agent_reply(conversation.id, mari, "second")
-    assert channel.delivered == [] and store.has_deferred(conversation.id)
+    assert channel.delivered == [] and store.outbox.has_deferred(conversation.id)
     assert await router.retry_deliveries("telegram") == 0, "nothing is due before the first wait is over"
     make_due(store, conversation.id)
     assert await router.retry_deliveries("telegram") == 0  # still down: tried once more, and kept
@@ -346,7 +346,7 @@ async def test_a_push_channel_gets_what_it_missed_later_and_in_order(router, sto
     make_due(store, conversation.id)
     assert await router.retry_deliveries("telegram") == 4
     assert channel.delivered[1:] == ["first", "second", "third"] and "Mari" in channel.delivered[0]
-    assert not store.has_deferred(conversation.id)
+    assert not store.outbox.has_deferred(conversation.id)
     await router.agent_reply(conversation.id, mari, "fourth")
     assert channel.delivered[-1] == "fourth", "with nothing kept, messages go straight out again"
 
@@ -360,10 +360,10 @@ async def test_a_message_that_never_gets_through_is_given_up_and_the_agents_see_
     conversation = store.find("telegram", "44")
     await router.claim(conversation.id, mari)  # "Mari joined": not delivered, kept (the first try)
     for _ in range(MAX_DELIVERY_TRIES - 1):
-        assert store.has_deferred(conversation.id)
+        assert store.outbox.has_deferred(conversation.id)
         make_due(store, conversation.id)
         await router.retry_deliveries("telegram")
-    assert not store.has_deferred(conversation.id), "tried forever"
+    assert not store.outbox.has_deferred(conversation.id), "tried forever"
     [note] = [m for m in store.messages(conversation.id, roles=("system",)) if "could not be delivered" in m.text]
     assert note.payload["undelivered"]["tries"] == MAX_DELIVERY_TRIES and "unreachable" in note.text
     channel.up = True

@@ -39,7 +39,7 @@ CASES = [
 @pytest.mark.parametrize("language, register, complaint, address", CASES)
 async def test_the_outcome_reaches_an_unhappy_customer_before_the_rating(store, language, register, complaint, address):
     router = ConversationRouter(store, UpsetBot(language, register), BusinessHours.parse("always"))
-    mari = store.create_agent("mari", "Mari", "correct horse")
+    mari = store.agents.create("mari", "Mari", "correct horse")
     await router.receive("webchat", "unhappy", complaint)
     conversation = store.find("webchat", "unhappy")
     await router.claim(conversation.id, mari)
@@ -56,7 +56,7 @@ async def test_the_outcome_reaches_an_unhappy_customer_before_the_rating(store, 
 
 async def test_closing_on_an_unhappy_customer_without_the_outcome_is_caught(store):
     router = ConversationRouter(store, UpsetBot("en", "formal"), BusinessHours.parse("always"))
-    mari = store.create_agent("mari", "Mari", "correct horse")
+    mari = store.agents.create("mari", "Mari", "correct horse")
     await router.receive("webchat", "unhappy", "third day without internet!!!")
     conversation = store.find("webchat", "unhappy")
     await router.claim(conversation.id, mari)

@@ -185,7 +185,7 @@ def bot():
 @pytest.fixture
 async def client(database_url, bot, aiohttp_client):
     app = gateway_app(database_url, bot)
-    app[ROUTER_KEY].store.create_agent("mari", "Mari", PASSWORD)
+    app[ROUTER_KEY].store.agents.create("mari", "Mari", PASSWORD)
     return await aiohttp_client(app, headers=REST_AUTH)
 
 
@@ -229,7 +229,7 @@ async def test_a_customer_who_stops_reading_is_closed_and_delays_nobody(client):
 async def test_the_console_feed_of_a_socket_that_does_not_read_ends(database_url, bot):
     app = gateway_app(database_url, bot)
     router = app[ROUTER_KEY]
-    agent = router.store.create_agent("mari", "Mari", PASSWORD)
+    agent = router.store.agents.create("mari", "Mari", PASSWORD)
     fake = FakeSocket(stuck=True)
     feed = LiveFeed(Console(router, None), agent, BoundedSender(fake, send_timeout=0.05), poll_seconds=0.01)
     running = asyncio.create_task(feed.run())
@@ -482,11 +482,12 @@ def test_the_settings_reach_the_web_chat(database_url, monkeypatch):
     monkeypatch.setenv("WEBCHAT_NEW_CONVERSATIONS_PER_HOUR", "7")
     monkeypatch.setenv("BEHIND_TRUSTED_PROXY", "yes")
     store = HandoffStore.open(database_url, run_migrations=False)
-    hub = build_app(Settings(), store=store, bot=FakeBot())[HUB_KEY]
+    hub = build_app(Settings.from_environ(), store=store, bot=FakeBot())[HUB_KEY]
     assert hub.new_conversations.per_hour == 7 and hub.trust_forwarded_for is True
     monkeypatch.delenv("BEHIND_TRUSTED_PROXY")
     monkeypatch.delenv("WEBCHAT_NEW_CONVERSATIONS_PER_HOUR")
-    assert (Settings().behind_trusted_proxy, Settings().webchat_new_conversations_per_hour) == (False, 30)
+    defaults = Settings.from_environ()
+    assert (defaults.behind_trusted_proxy, defaults.webchat_new_conversations_per_hour) == (False, 30)
     store.engine.dispose()
 
 
@@ -497,7 +498,7 @@ def test_the_console_page_shows_earlier_messages_on_request(database_url, page):
 
     app = gateway_app(database_url, FakeBot())
     store = app[ROUTER_KEY].store
-    store.create_agent("mari", "Mari", PASSWORD)
+    store.agents.create("mari", "Mari", PASSWORD)
     conversation = store.conversation("rest", "long-talker")
     count = console_module.MESSAGE_PAGE + 30
     ids = fill(store, conversation.id, count)

@@ -19,7 +19,8 @@ from fake_telegram import FakeTelegram, buttons_of
 from replies.composer import load_phrases
 from handoff.db import migrate
 from handoff.hours import BusinessHours
-from handoff.store import HandoffStore, MessageView
+from handoff.store import HandoffStore
+from handoff.views import MessageView
 from supportbot.channels import telegram as tg
 from supportbot.channels.telegram import (
     MAX_TEXT, TELEGRAM_KEY, keyboard_for, parse_callback_data, split_text, utf16_length, webhook_secret,
@@ -153,7 +154,7 @@ def sqlite_url(tmp_path):
 async def gateway(settings: Settings, bot=None, port: Optional[int] = None):
     """The gateway in this process, with its Telegram channel started."""
     app = build_app(settings, store=HandoffStore.open(settings.database_url, run_migrations=False), bot=bot,
-                    hours=BusinessHours.parse("always"), rasa_urls=None if bot else [settings.rasa_webhook_url])
+                    hours=BusinessHours.parse("always"), rasa_urls=None if bot else settings.rasa_urls)
     client = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await client.start_server()
     try:
@@ -294,7 +295,7 @@ async def test_a_conversation_with_a_scripted_bot_over_long_polling(fake, sqlite
         await fake.wait_sent(chat, 9, count=2)
         kinds = [m.payload["custom"]["kind"] for m in store.messages(conversation.id, 0, ["bot"])[-2:]]
         assert kinds == ["handoff", "queue_status"]
-        store.create_agent("mari", "Mari", PASSWORD)
+        store.agents.create("mari", "Mari", PASSWORD)
         assert (await client.post("/console/api/login", json={"username": "mari", "password": PASSWORD})).status == 200
         assert (await client.post(f"/console/api/conversations/{conversation.id}/claim")).status == 200
         [joined] = await fake.wait_sent(chat, 11)
@@ -354,7 +355,7 @@ async def test_a_whole_conversation_on_telegram_with_the_real_bot_and_an_agent(l
     fake = await FakeTelegram(TOKEN).start()
     settings = dataclasses.replace(live_bot, telegram_token=TOKEN, telegram_api_url=fake.url)
     store = HandoffStore.open(live_bot.database_url, run_migrations=False)
-    store.create_agent("tg-mari", "Mari", PASSWORD)
+    store.agents.create("tg-mari", "Mari", PASSWORD)
     chat = 90210
     greetings = variants("greet", "en")
     try:
@@ -440,7 +441,7 @@ def test_a_private_bot_never_polls_with_the_shells_token(monkeypatch):
     from supportbot.stack import private_settings
 
     monkeypatch.setenv("TELEGRAM_TOKEN", "123456:from-the-shell")
-    assert Settings().child_environment()["TELEGRAM_TOKEN"] == "123456:from-the-shell"
+    assert Settings.from_environ().child_environment()["TELEGRAM_TOKEN"] == "123456:from-the-shell"
     assert private_settings().child_environment()["TELEGRAM_TOKEN"] == ""
 
 
@@ -458,17 +459,17 @@ async def test_agent_replies_written_during_a_telegram_outage_arrive_later_in_or
         await fake.text(chat, "I want a human")
         await fake.wait_sent(chat, 0, count=2)
         conversation = store.find("telegram", str(chat))
-        store.create_agent("mari", "Mari", PASSWORD)
+        store.agents.create("mari", "Mari", PASSWORD)
         assert (await client.post("/console/api/login", json={"username": "mari", "password": PASSWORD})).status == 200
         fake.sending_fails = True
         assert (await client.post(f"/console/api/conversations/{conversation.id}/claim")).status == 200
         for text in ("first", "second"):
             sent = await client.post(f"/console/api/conversations/{conversation.id}/messages", json={"text": text})
             assert sent.status == 201, "the agent's reply is accepted while Telegram is down"
-        assert len(fake.sent_to(chat)) == 2 and store.has_deferred(conversation.id)
+        assert len(fake.sent_to(chat)) == 2 and store.outbox.has_deferred(conversation.id)
         fake.sending_fails = False
         with store.session() as s, s.begin():  # an hour later: due again
             s.execute(sa.update(models.DeferredDelivery).values(next_attempt_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
         later = await fake.wait_sent(chat, 2, count=3)
         assert "Mari" in later[0]["text"] and [m["text"] for m in later[1:]] == ["first", "second"]
-        await wait_until(lambda: not store.has_deferred(conversation.id), what="the kept messages to be cleared")
+        await wait_until(lambda: not store.outbox.has_deferred(conversation.id), what="the kept messages to be cleared")

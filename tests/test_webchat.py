@@ -15,6 +15,8 @@ from helpers import gateway_app
 from handoff.console.app import ROUTER_KEY
 from handoff.hours import BusinessHours
 from handoff.store import HandoffStore
+from protocol.kinds import Kind
+from protocol.limits import CEILING_CHARS
 from supportbot.channels.webchat import CHANNEL, MAX_FRAME_CHARS, parse_frame, FrameError, valid_session
 from supportbot.gateway import build_app
 from supportbot.settings import Settings
@@ -23,8 +25,6 @@ PASSWORD = "correct horse"
 SESSION = "3f2b1c9e-7a41-4c55-9d0e-5b8a2f6c1d10"
 CLARIFY_BUTTONS = [{"title": "Pay by card", "payload": '/faq{"faq_id":"billing-card"}'},
                    {"title": "E-invoice", "payload": '/faq{"faq_id":"billing-einvoice"}'}]
-
-
 class ButtonBot(FakeBot):
     """The fake bot, plus a clarifying question with quick replies."""
 
@@ -44,7 +44,7 @@ def bot():
 @pytest.fixture
 async def client(database_url, bot, aiohttp_client):
     app = gateway_app(database_url, bot)
-    app[ROUTER_KEY].store.create_agent("mari", "Mari", PASSWORD)
+    app[ROUTER_KEY].store.agents.create("mari", "Mari", PASSWORD)
     return await aiohttp_client(app)
 
 
@@ -251,8 +251,8 @@ async def test_malformed_frames_get_an_error_frame_and_the_socket_lives_on(clien
         assert (await socket.next("error"))["code"] == "bad_frame", raw
     await socket.ws.send_bytes(b"\x00\x01")
     assert (await socket.next("error"))["code"] == "bad_frame"
-    await socket.send({"type": "message", "text": "x" * 4001})
-    assert (await socket.next("error"))["code"] == "too_long"
+    await socket.send({"type": "message", "text": "x" * (CEILING_CHARS + 1)})
+    assert (await socket.next("error"))["code"] == "too_long", "past the ceiling of every channel, a malformed frame"
     await socket.ws.send_str(json.dumps({"type": "message", "text": "y" * 3000, "pad": "z" * MAX_FRAME_CHARS}))
     assert (await socket.next("error"))["code"] == "too_big"
     await socket.send({"type": "hello", "session": "someone-else-entirely"})
@@ -337,7 +337,7 @@ async def test_agent_on_another_gateway_reaches_the_customer(database_url, aioht
     """Two gateways on one database: the customer's socket is on one, the agent's console on the other."""
     customer_gateway = await aiohttp_client(gateway_app(database_url, ButtonBot()))
     agent_gateway = await aiohttp_client(gateway_app(database_url, ButtonBot()))
-    agent_gateway.app[ROUTER_KEY].store.create_agent("mari", "Mari", PASSWORD)
+    agent_gateway.app[ROUTER_KEY].store.agents.create("mari", "Mari", PASSWORD)
 
     socket = await Socket.open(customer_gateway)
     tab = await Socket.open(customer_gateway)  # the same customer in a second browser tab
@@ -417,14 +417,15 @@ async def test_only_the_allowed_sites_may_open_the_socket(database_url, aiohttp_
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_the_message_limit_follows_the_routers(database_url, aiohttp_client, monkeypatch):
-    monkeypatch.setenv("MAX_MESSAGE_CHARS", "50")
-    client = await aiohttp_client(gateway_app(database_url, ButtonBot()))
+async def test_the_message_limit_follows_the_routers(database_url, aiohttp_client):
+    client = await aiohttp_client(gateway_app(database_url, ButtonBot(), max_message_chars=50))
     socket = await Socket.open(client, session=None)
     await socket.send({"type": "hello", "session": SESSION})
     assert (await socket.next("history"))["max_chars"] == 50, "the widget learns the limit"
     await socket.send({"type": "message", "text": "x" * 51})
-    assert (await socket.next("error"))["code"] == "too_long"
+    customer, notice = await socket.messages(2)
+    assert len(customer["text"]) == 51 and customer["text"].endswith("…"), "its beginning is kept"
+    assert notice["meta"]["kind"] == Kind.LIMIT and "50" in notice["text"], "the router's notice, as on every channel"
     await socket.close()
 
 
@@ -442,9 +443,8 @@ async def test_a_message_sent_again_with_its_id_is_stored_and_answered_once(clie
     await again.close()
 
 
-async def test_past_the_hourly_cap_the_customer_gets_an_error_frame(database_url, aiohttp_client, monkeypatch):
-    monkeypatch.setenv("MAX_MESSAGES_PER_HOUR", "2")
-    client = await aiohttp_client(gateway_app(database_url, FakeBot()))
+async def test_past_the_hourly_cap_the_customer_gets_an_error_frame(database_url, aiohttp_client):
+    client = await aiohttp_client(gateway_app(database_url, FakeBot(), max_messages_per_hour=2))
     socket = await Socket.open(client)
     for n in range(2):
         await socket.send({"type": "message", "text": f"message {n}"})

@@ -73,7 +73,7 @@ def say(page, text: str) -> None:
 
 def test_answer_history_after_reload_and_an_agent_takes_over(live_bot, browser):  # noqa: F811
     store = HandoffStore.open(live_bot.database_url, run_migrations=False)
-    store.create_agent("mari-webchat", "Mari", "correct horse battery")
+    store.agents.create("mari-webchat", "Mari", "correct horse battery")
     with open_page(browser) as page:
         page.goto(gateway_url(live_bot))
         expect(page).to_have_title("Lainet — fibre, TV and mobile for every home")

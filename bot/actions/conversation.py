@@ -17,8 +17,15 @@ from knowledge.encoders import MESSAGE_VECTOR
 from knowledge.text import detect_language, extract_name, is_clearly_in
 from protocol.moods import MoodReading
 from protocol.packet import Considered, HandoffPacket
+from signals.sentiment.detector import sentiment_detector
 
-composer = ReplyComposer()
+_composer = ReplyComposer()
+
+
+def use_reply_composer(composer: ReplyComposer) -> None:
+    """Install the actions' composer (the action server's, with the configured bot name)."""
+    global _composer
+    _composer = composer
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -97,8 +104,6 @@ class Conversation:
     def mood(self) -> Dict[str, Any]:
         """The customer's sentiment from this message and the earlier ones: calm, upset or rude."""
         if self._mood is None:
-            from signals.sentiment import sentiment_detector
-
             if self.text.startswith("/"):
                 self._mood = {"label": "calm", "upset": 0.0, "rude": 0.0, "signals": []}
             else:
@@ -118,7 +123,7 @@ class Conversation:
         brevity = self.brevity
         if key == "greet" and not self.has_said("greet"):
             brevity = None  # the first greeting is the first variant, which introduces the assistant by name
-        reply = composer.compose(key, self.language, self.used, name=self.name if with_name else None,
+        reply = _composer.compose(key, self.language, self.used, name=self.name if with_name else None,
                                  register=self.register, brevity=brevity, **fields)
         self.used = remember(self.used, reply)
         return reply

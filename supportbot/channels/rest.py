@@ -10,7 +10,8 @@ from typing import Any, Dict
 from aiohttp import web
 
 from handoff.router import ConversationRouter, TooManyMessages
-from handoff.store import CUSTOMER_VISIBLE_ROLES, MessageView
+from handoff.store import CUSTOMER_VISIBLE_ROLES
+from handoff.views import MessageView
 from protocol.requests import MAX_SENDER_CHARS, request_problem
 
 CHANNEL = "rest"

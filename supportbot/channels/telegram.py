@@ -29,7 +29,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, Tele
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from handoff.router import ConversationRouter, TooManyMessages
-from handoff.store import ConversationView, MessageView, NotFound
+from handoff.views import ConversationView, MessageView, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Set
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from replies.composer import bot_name
+from replies.composer import DEFAULT_BOT_NAME
 from handoff.live_events import (ERROR_BACKOFF_SECONDS, SEND_QUEUE_FRAMES, SEND_TIMEOUT_SECONDS, BoundedSender,
                                  LiveEventFollower)
 from handoff.client_address import client_address
-from protocol.limits import storable
+from protocol.limits import CEILING_CHARS, storable
 from handoff.router import ConversationRouter, TooManyMessages
-from handoff.store import CUSTOMER_VISIBLE_ROLES, EventView, HandoffStore, MessageView, NotFound
-from protocol.requests import MAX_MESSAGE_CHARS
+from handoff.store import CUSTOMER_VISIBLE_ROLES, HandoffStore
+from handoff.views import EventView, MessageView, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ CHANNEL = "webchat"
 STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
 SESSION_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # the widget's own id of a message: a resend is stored once
-MAX_FRAME_CHARS = 16 * 1024      # larger frames get an error frame and are dropped
+MAX_FRAME_CHARS = CEILING_CHARS + 4 * 1024  # larger frames get an error frame and are dropped
 MAX_SOCKET_BYTES = 64 * 1024     # larger frames close the socket (1009), aiohttp's own limit
 MAX_PENDING = 10                 # messages and feedback queued behind the one being answered
 MAX_ID = 2**63 - 1               # the largest id the database holds
@@ -65,7 +65,7 @@ def valid_session(session: Any) -> bool:
     return isinstance(session, str) and bool(SESSION_PATTERN.match(session))
 
 
-def public_message(message: Dict[str, Any]) -> Dict[str, Any]:
+def public_message(message: Dict[str, Any], bot_name: str) -> Dict[str, Any]:
     """A stored message (MessageView.to_json()) as the customer sees it. A pressed quick reply is stored under
     its title (the router keeps the payload aside), so it reads as the customer chose it."""
     meta = {k: v for k, v in (message.get("meta") or {}).items() if k in PUBLIC_META}
@@ -74,13 +74,14 @@ def public_message(message: Dict[str, Any]) -> Dict[str, Any]:
     role = message.get("role")
     author = message.get("author")
     if role == "bot":
-        author = bot_name()
+        author = bot_name
     return {"id": message["id"], "role": role, "text": message.get("text") or "", "buttons": buttons,
               "meta": meta, "author": author, "created_at": message.get("created_at")}
 
 
-def parse_frame(data: str, max_chars: int = MAX_MESSAGE_CHARS) -> Dict[str, Any]:
-    """One client frame, checked; FrameError says what is wrong with it. `max_chars`: the router's message limit."""
+def parse_frame(data: str) -> Dict[str, Any]:
+    """One client frame's shape, checked; FrameError says what is wrong with it. A message longer than the
+    configured limit is the router's to answer, as on every channel."""
     if len(data) > MAX_FRAME_CHARS:
         raise FrameError("too_big", f"a frame may have at most {MAX_FRAME_CHARS} characters")
     try:
@@ -97,8 +98,8 @@ def parse_frame(data: str, max_chars: int = MAX_MESSAGE_CHARS) -> Dict[str, Any]
         text = frame.get("text")
         if not isinstance(text, str) or not text.strip():
             raise FrameError("bad_frame", "'text' must be a non-empty string")
-        if len(text) > max_chars:
-            raise FrameError("too_long", f"a message may have at most {max_chars} characters")
+        if len(text) > CEILING_CHARS:
+            raise FrameError("too_long", f"a message may have at most {CEILING_CHARS} characters")
         if "display" in frame and not isinstance(frame["display"], (str, type(None))):
             raise FrameError("bad_frame", "'display' must be a string")
         if "payload" in frame and not isinstance(frame["payload"], (dict, type(None))):
@@ -155,7 +156,7 @@ class Client:
         if message.get("role") not in CUSTOMER_VISIBLE_ROLES or message.get("id") in self.sent:
             return
         self.sent.add(message["id"])
-        self.send({"type": "message", "message": public_message(message)})
+        self.send({"type": "message", "message": public_message(message, self.hub.bot_name)})
 
     def live(self, frame: Dict[str, Any]) -> None:
         """A frame from the poller; held back until the history is out."""
@@ -216,8 +217,10 @@ class WebchatHub:
 
     def __init__(self, router: ConversationRouter, poll_seconds: float = POLL_SECONDS,
                  new_conversations_per_hour: int = NEW_CONVERSATIONS_PER_HOUR, trust_forwarded_for: bool = False,
-                 send_queue_frames: int = SEND_QUEUE_FRAMES, send_timeout: float = SEND_TIMEOUT_SECONDS):
+                 send_queue_frames: int = SEND_QUEUE_FRAMES, send_timeout: float = SEND_TIMEOUT_SECONDS,
+                 bot_name: str = DEFAULT_BOT_NAME):
         self.router = router
+        self.bot_name = bot_name  # the author of the bot's messages, as the customer sees them
         self.store: HandoffStore = router.store
         self.clients: Set[Client] = set()
         self.by_conversation: Dict[int, Set[Client]] = {}
@@ -354,7 +357,7 @@ class WebchatHub:
                 if incoming.type != WSMsgType.TEXT:
                     continue
                 try:
-                    frame = parse_frame(incoming.data, self.router.limits.max_chars)
+                    frame = parse_frame(incoming.data)
                 except FrameError as problem:
                     client.error(problem.code, str(problem))
                     continue
@@ -425,8 +428,8 @@ class WebchatHub:
         client.sent.update(m.id for m in messages)
         client.last_status = status
         client.send({
-            "type": "history", "bot_name": bot_name(), "max_chars": self.router.limits.max_chars,
-            "messages": [public_message(m.to_json()) for m in messages], "has_earlier": has_earlier,
+            "type": "history", "bot_name": self.bot_name, "max_chars": self.router.limits.max_chars,
+            "messages": [public_message(m.to_json(), self.bot_name) for m in messages], "has_earlier": has_earlier,
             "status": {k: v for k, v in status.items() if k != "type"},
         })
         client.release()
@@ -443,7 +446,7 @@ class WebchatHub:
             messages, has_earlier = await self._db(self.store.messages_page, conversation_id, before, HISTORY_PAGE,
                                                    CUSTOMER_VISIBLE_ROLES)
         client.send({"type": "history_page", "before": before, "has_earlier": has_earlier,
-                     "messages": [public_message(m.to_json()) for m in messages]})
+                     "messages": [public_message(m.to_json(), self.bot_name) for m in messages]})
 
     async def _ensure_attached(self, client: Client) -> None:
         """The conversation exists from the first message on; the customer's other tabs follow it too. A new one
@@ -553,13 +556,13 @@ HUB_KEY = web.AppKey("webchat_hub", WebchatHub)
 
 def install_webchat(app: web.Application, router: ConversationRouter, allowed_origins: str = "",
                     new_conversations_per_hour: int = NEW_CONVERSATIONS_PER_HOUR,
-                    trust_forwarded_for: bool = False) -> WebchatHub:
+                    trust_forwarded_for: bool = False, bot_name: str = DEFAULT_BOT_NAME) -> WebchatHub:
     """Adds the web chat's routes to the gateway and runs its live poller while the app runs. `allowed_origins`:
     the sites that may open the socket, comma-separated (the gateway's own demo page always may); empty: any.
     `new_conversations_per_hour`: per client address (0: no limit); `trust_forwarded_for`: the gateway is behind
-    a proxy that names the client in X-Forwarded-For."""
+    a proxy that names the client in X-Forwarded-For; `bot_name`: the configured BOT_NAME."""
     hub = WebchatHub(router, new_conversations_per_hour=new_conversations_per_hour,
-                     trust_forwarded_for=trust_forwarded_for)
+                     trust_forwarded_for=trust_forwarded_for, bot_name=bot_name)
     app[HUB_KEY] = hub
     app.add_routes(webchat_routes(hub, parse_origins(allowed_origins)))
 

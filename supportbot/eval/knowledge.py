@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import shutil
 import time
@@ -25,9 +24,8 @@ import numpy as np
 import yaml
 from threadpoolctl import threadpool_limits
 
-from bot.actions.answer_faq import KNOWLEDGE_OVER_SMALLTALK_WORDS
 from signals.person_request import asks_for_person
-from signals.sentiment import sentiment_detector
+from signals.sentiment.detector import sentiment_detector
 from knowledge.calibration import CalibrationData, CalibrationSettings, collect, fit, fused_features, negative_texts
 from knowledge.decision import ANSWER, CLARIFY, HANDOFF
 from knowledge.encoders import load_encoder
@@ -37,10 +35,15 @@ from knowledge.loader import load_knowledge
 from knowledge.params import DecisionParams
 from knowledge.retriever import MASKED, Retriever
 from knowledge.text import fold_for_matching, is_pleasantry_only, normalize_query, strip_pleasantries
+from policy.decide import KNOWLEDGE_OVER_SMALLTALK_WORDS
+from protocol.kinds import Kind
+from protocol.moods import Mood
+from protocol.reasons import Reason
 from supportbot.eval.data import BENCH_DIR, CROSSLINGUAL_TEST, KNOWLEDGE_SETS, cached_encoder, read_jsonl
-from supportbot.settings import PROJECT_ROOT, Settings
+from supportbot.settings import DEFAULT_KNOWLEDGE_DIR, Settings
 from supportbot.stack import Stack, ensure_model, private_settings, scratch_database, send
 
+# what a test message of a knowledge set expects besides an entry id (evalsets/knowledge/*/messages.jsonl)
 SIGNALS = ("upset", "rude", "human")
 OUT_OF_SCOPE = "out_of_scope"
 
@@ -96,7 +99,7 @@ def discover_sets(include_sparse: int = 2) -> List[KnowledgeSet]:
                                      about.read_text(encoding="utf-8").strip().splitlines()[0] if about.exists() else ""))
     demo_messages = [TestMessage(r["text"], r["lang"], r["faq_id"] or OUT_OF_SCOPE)
                      for r in read_jsonl(CROSSLINGUAL_TEST)]
-    demo_dir = PROJECT_ROOT / "knowledge" / "demo"
+    demo_dir = DEFAULT_KNOWLEDGE_DIR
     sets.append(KnowledgeSet("demo", "demo", demo_dir, demo_messages, "the shipped demo"))
     for seed in range(1, include_sparse + 1):
         sparse_dir = BENCH_DIR / "sparse" / f"demo-sparse-{seed}"
@@ -157,7 +160,8 @@ def prepare(kset: KnowledgeSet, encoder) -> Prepared:
 
 
 def outcomes(prepared: Prepared, params: DecisionParams) -> Dict[str, np.ndarray]:
-    """Vectorised decide(): for each FAQ test message, the action and whether the top entry is right."""
+    """Vectorised assess() (knowledge.decision): for each FAQ test message, the action and whether the top entry
+    is right."""
     excluded = np.zeros_like(prepared.evidence["question"], dtype=bool)
     features, right, in_options = fused_features(prepared.evidence, excluded, prepared.nearest, prepared.gold,
                                                  params.fusion, params.clarify_options)
@@ -166,7 +170,7 @@ def outcomes(prepared: Prepared, params: DecisionParams) -> Dict[str, np.ndarray
     fused = sum(params.fusion.get(k, 0.0) * prepared.evidence[k] for k in params.fusion)
     action = np.where(confidence >= params.answer_threshold, ANSWER,
                       np.where(confidence >= params.clarify_threshold, CLARIFY, HANDOFF))
-    action = np.where(prepared.pleasantry, "smalltalk", action)
+    action = np.where(prepared.pleasantry, Kind.SMALLTALK, action)
     return {"action": action, "right": right, "in_options": in_options, "top": np.argmax(fused, axis=1)}
 
 
@@ -247,7 +251,7 @@ def signal_recall(kset: KnowledgeSet) -> Dict[str, Tuple[int, int]]:
         if message.expect not in SIGNALS:
             continue
         mood = detector.assess(message.text, message.lang, []).label
-        handed = mood in ("upset", "rude") or asks_for_person(message.text)
+        handed = mood in (Mood.UPSET, Mood.RUDE) or asks_for_person(message.text)
         counts[message.expect][0] += int(handed)
         counts[message.expect][1] += 1
     return {k: (v[0], v[1]) for k, v in counts.items()}
@@ -268,7 +272,7 @@ def parse_intents(texts: Sequence[str]) -> List[str]:
 
     logging.getLogger("rasa").setLevel(logging.ERROR)
     configure_structlog(logging.ERROR)
-    agent = Agent.load(str(ensure_model(Settings())))
+    agent = Agent.load(str(ensure_model(Settings.from_environ())))
 
     async def parse() -> List[str]:
         return [(await agent.parse_message(text))["intent"]["name"] for text in texts]
@@ -279,7 +283,7 @@ def parse_intents(texts: Sequence[str]) -> List[str]:
 def routing_rows(prepared: Sequence[Prepared], chosen: Dict[str, CalibrationSettings]) -> List[str]:
     """How often an answerable question is taken by Rasa for something else, and how often it still misses the
     knowledge after the actions' fallbacks (small talk and "didn't help" hand a longer message to the knowledge
-    when it is sure; see bot/actions/answer_faq.knowledge_takes_over)."""
+    when it is sure; see policy/decide.py)."""
     lines = ["", "Routing: answerable questions that Rasa's intent sends elsewhere, and those that still miss the "
              "knowledge after the actions' fallbacks:", "",
              "| knowledge base | answerable | intent not faq | of these, the knowledge still takes over | still missed |",
@@ -317,7 +321,7 @@ def main(args, report: Dict[str, str]) -> None:
 
 
 def _main(args, report: Dict[str, str]) -> None:
-    encoder = cached_encoder()
+    encoder = cached_encoder(args.settings.encoder)
     sets = discover_sets()
     prepared = []
     for kset in sets:
@@ -398,7 +402,7 @@ def bench_indexing(args, report: Dict[str, str]) -> None:
     source = BENCH_DIR / "large-knowledge"
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
-    folders = [PROJECT_ROOT / "knowledge" / "demo"] + [s.knowledge_dir for s in discover_sets(0) if s.name != "demo"]
+    folders = [DEFAULT_KNOWLEDGE_DIR] + [s.knowledge_dir for s in discover_sets(0) if s.name != "demo"]
     for copy in (1, 2):
         for folder in folders:
             for path in sorted(folder.glob("*.y*ml")):
@@ -413,7 +417,7 @@ def bench_indexing(args, report: Dict[str, str]) -> None:
                         entry["answer"] = {lang: f"{a} ({copy})" for lang, a in entry["answer"].items()}
                 target = source / f"{folder.parent.name}-{folder.name}-{copy}-{path.name}"
                 target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    encoder = load_encoder()
+    encoder = load_encoder(args.settings.encoder)
     kb = load_knowledge(source)
     directory = BENCH_DIR / "index" / "large-knowledge"
     shutil.rmtree(directory, ignore_errors=True)
@@ -443,14 +447,13 @@ def bench_indexing(args, report: Dict[str, str]) -> None:
 def bench_live(args, report: Dict[str, str]) -> None:
     """Every test message of each foreign knowledge base through the whole running bot (gateway, Rasa, the
     actions), as a new conversation, exactly as `supportbot ask --knowledge DIR` would send it."""
-    os.environ.setdefault("RATE_LIMIT", "off")
     lines = ["| knowledge base | language | answerable | answered right | answered wrong | clarified (right option) | "
              "handed off | small talk | out-of-scope handed off | upset / rude / person handed off |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for kset in discover_sets(0):
         if kset.name == "demo":
             continue
-        settings = private_settings(Settings().with_overrides(str(kset.knowledge_dir)),
+        settings = private_settings(args.settings.with_overrides(str(kset.knowledge_dir)), rate_limit="off",
                                     database_url=scratch_database(BENCH_DIR / f"live-{kset.name}.db"))
         outcomes_by_lang: Dict[str, List[Tuple[TestMessage, dict]]] = defaultdict(list)
         with Stack(settings, quiet=True):
@@ -469,13 +472,13 @@ def bench_live(args, report: Dict[str, str]) -> None:
             def share(items, test) -> str:
                 return percent(sum(1 for m, c in items if test(m, c)) / max(len(items), 1))
 
-            right = sum(1 for m, c in scoped if c.get("kind") == "answer" and c.get("faq_id") == m.expect
-                        or c.get("kind") == "handoff" and c.get("reason") == "topic_policy")
-            wrong = sum(1 for m, c in scoped if c.get("kind") == "answer" and c.get("faq_id") != m.expect)
-            clarified = [(m, c) for m, c in scoped if c.get("kind") == "clarify"]
+            right = sum(1 for m, c in scoped if c.get("kind") == Kind.ANSWER and c.get("faq_id") == m.expect
+                        or c.get("kind") == Kind.HANDOFF and c.get("reason") == Reason.TOPIC_POLICY)
+            wrong = sum(1 for m, c in scoped if c.get("kind") == Kind.ANSWER and c.get("faq_id") != m.expect)
+            clarified = [(m, c) for m, c in scoped if c.get("kind") == Kind.CLARIFY]
             clarified_right = sum(1 for m, c in clarified if m.expect in (c.get("options") or []))
-            handed = sum(1 for m, c in scoped if c.get("kind") == "handoff" and c.get("reason") != "topic_policy")
-            smalltalk = sum(1 for m, c in scoped if c.get("kind") == "smalltalk")
+            handed = sum(1 for m, c in scoped if c.get("kind") == Kind.HANDOFF and c.get("reason") != Reason.TOPIC_POLICY)
+            smalltalk = sum(1 for m, c in scoped if c.get("kind") == Kind.SMALLTALK)
             lines.append(
                 f"| {kset.name} | {lang} | {len(scoped)} | {percent(right / n)} | {percent(wrong / n)} | "
                 f"{percent(len(clarified) / n)} ({percent(clarified_right / n)}) | {percent(handed / n)} | "

@@ -2,7 +2,6 @@
 bot of `rasa init` (DIET + TED) on the same machine in the same run."""
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -66,8 +65,8 @@ def rasa_init_server() -> Iterator[Tuple[str, subprocess.Popen]]:
 def bench_latency(args, report: Dict[str, str]) -> None:
     rows = read_jsonl(CROSSLINGUAL_TEST)
     faq_texts = [r["text"] for r in rows if r["faq_id"]][:60]
-    os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark sends as fast as it can on purpose
-    settings = private_settings(database_url=scratch_database(BENCH_DIR / "latency.db"))
+    # no rate limit: the benchmark sends as fast as it can on purpose
+    settings = private_settings(args.settings, database_url=scratch_database(BENCH_DIR / "latency.db"), rate_limit="off")
     with Stack(settings, quiet=True) as stack:
         ours = measure(settings.rest_url, faq_texts, token=settings.rest_api_token)
         rasa_only = measure(stack.rasa_urls[0], faq_texts)

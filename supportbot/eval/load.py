@@ -18,9 +18,10 @@ import aiohttp
 
 from knowledge.loader import load_knowledge
 from handoff.store import HandoffStore
+from protocol.kinds import Kind
 from supportbot.eval.data import BENCH_DIR
 from supportbot.eval.latency import rasa_init_server
-from supportbot.settings import PROJECT_ROOT, Settings
+from supportbot.settings import DEFAULT_KNOWLEDGE_DIR, Settings
 from supportbot.stack import Stack, private_settings, rest_headers, scratch_database
 
 # (concurrent conversations, messages in each)
@@ -61,7 +62,7 @@ class LevelResult:
 def faq_conversations(count: int, length: int, seed: int) -> List[List[str]]:
     """`count` conversations of `length` distinct example questions of the demo knowledge, one language each. Entries
     that always go to a person are left out: the rest of such a conversation would wait for an agent."""
-    kb = load_knowledge(PROJECT_ROOT / "knowledge" / "demo")
+    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
     by_language: Dict[str, List[str]] = {}
     for entry in (e for e in kb.entries if not e.handoff):
         for language, questions in entry.questions.items():
@@ -103,8 +104,8 @@ async def drive(url: str, conversations: Sequence[Sequence[str]], prefix: str, h
                 result.replies += len(body)
                 result.replied += bool(body)
                 kinds = {(r.get("custom") or {}).get("kind") for r in body}
-                result.answered += "answer" in kinds
-                if "handoff" in kinds:  # this customer now waits for a person; the next message is a new customer's
+                result.answered += Kind.ANSWER in kinds
+                if Kind.HANDOFF in kinds:  # this customer now waits for a person; the next message is a new customer's
                     result.handoffs += 1
                     sender = f"{prefix}-{number}-{result.handoffs}"
                     result.senders.append(sender)
@@ -218,8 +219,8 @@ def against_the_targets(ours: Sequence[LevelResult], theirs: Sequence[LevelResul
 
 def bench_load(args, report: Dict[str, str]) -> None:
     levels = parse_levels(getattr(args, "levels", None))
-    os.environ.setdefault("RATE_LIMIT", "off")  # the benchmark's customers write as fast as the bot answers
-    settings = private_settings(database_url=scratch_database(BENCH_DIR / "load.db"))
+    # no rate limit: the benchmark's customers write as fast as the bot answers
+    settings = private_settings(args.settings, database_url=scratch_database(BENCH_DIR / "load.db"), rate_limit="off")
     ours: List[LevelResult] = []
     with Stack(settings, quiet=True) as stack:
         auth = rest_headers(settings.rest_api_token)

@@ -11,7 +11,6 @@ import asyncio
 import cProfile
 import io
 import json
-import os
 import pstats
 import statistics
 import subprocess
@@ -28,12 +27,15 @@ from rasa_sdk.executor import ActionExecutor
 from bot.actions.knowledge_client import knowledge_client
 from bot.server import check_action_replies_with_one_validator, tune_sqlite_tracker_store
 from handoff.router import ConversationRouter
-from signals.sentiment import sentiment_detector
+from signals.sentiment.detector import sentiment_detector
 from handoff.store import HandoffStore
 from knowledge.encoders import load_encoder
+from protocol.kinds import Kind
 from supportbot.endpoints import write_endpoints
+from supportbot.action_server import install
 from supportbot.eval.data import BENCH_DIR
 from supportbot.eval.load import faq_conversations
+from supportbot.gateway import business_hours, message_limits
 from supportbot.settings import PROJECT_ROOT
 from supportbot.stack import _wait_http, private_settings, scratch_database
 
@@ -52,11 +54,10 @@ def _timed(stage: Callable[[str], object], texts: Sequence[str]) -> float:
 
 
 def profile_stages(cprofile: bool = False) -> Dict[str, float]:
-    os.environ.setdefault("RATE_LIMIT", "off")
     texts = [t for conversation in faq_conversations(6, 10, seed=7) for t in conversation][:ROUNDS]
-    settings = private_settings(database_url=scratch_database(BENCH_DIR / "profile.db"))
+    settings = private_settings(database_url=scratch_database(BENCH_DIR / "profile.db"), rate_limit="off")
     env = settings.child_environment()
-    os.environ.update({k: v for k, v in env.items() if k in ("KNOWLEDGE_DIR", "INDEX_DIR", "DATABASE_URL", "ACTION_ENDPOINT_URL")})
+    install(settings)  # the actions' parts in this process, as the action server has them
     figures: Dict[str, float] = {}
 
     detector, client = sentiment_detector(), knowledge_client()
@@ -66,7 +67,7 @@ def profile_stages(cprofile: bool = False) -> Dict[str, float]:
     encoder = load_encoder(settings.encoder)
     figures["one sentence embedding"] = _timed(lambda t: encoder.encode_queries([t]), texts)
 
-    actions = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(settings.action_port)],
+    actions = subprocess.Popen([sys.executable, "-m", "supportbot.action_server", "--port", str(settings.action_port)],
                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_http(f"http://127.0.0.1:{settings.action_port}/health", actions, 240, "the action server")
@@ -152,12 +153,13 @@ async def _profile_action_server(body: dict, texts: Sequence[str]) -> None:
 async def _gateway_stage(settings, texts: Sequence[str]) -> Dict[str, float]:
     class InstantBot:
         async def send(self, sender_id, text, metadata=None):
-            return [{"text": "An answer.", "custom": {"kind": "answer", "faq_id": "x", "language": "en"}}]
+            return [{"text": "An answer.", "custom": {"kind": Kind.ANSWER, "faq_id": "x", "language": "en"}}]
 
         async def close(self):
             pass
 
-    router = ConversationRouter(HandoffStore.open(settings.database_url), InstantBot())
+    router = ConversationRouter(HandoffStore.open(settings.database_url), InstantBot(), business_hours(settings),
+                                limits=message_limits(settings))
     turn = iter(range(10 ** 6))
     timings: List[float] = []
     for text in texts:
