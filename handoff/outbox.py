@@ -20,7 +20,6 @@ class Outbox:
         self._session = session
         self._add_message = add_message
 
-
     def defer(self, message_id: int, error: str, first_delay: timedelta, max_delay: timedelta) -> int:
         """Keep the message for a later try (again, if it was kept already), waiting twice as long after each failed
         try, up to `max_delay`; returns the failed tries so far."""
@@ -77,6 +76,8 @@ class Outbox:
                       .values(given_up_at=m.utcnow(), attempts=tries, last_error=error[:2000]))
         with self._session() as s:
             message = s.get(m.Message, message_id)
+        if message is None:
+            raise NotFound(f"no message {message_id}")
         note = (f"Message {message_id} could not be delivered to the customer after {tries} tries and is no longer "
                 f"retried; last error: {error[:300]}")
         return self._add_message(message.conversation_id, "system", note, None,

@@ -10,7 +10,6 @@ DEFAULT_MAX_CHARS = 4000
 # the longest message any channel passes on to the router, whatever MAX_MESSAGE_CHARS says; the router, which knows
 # the configured limit, keeps the beginning of a longer one and tells the customer (one behaviour on every channel)
 CEILING_CHARS = 20_000
-DEFAULT_RATE = "20/60"
 DEFAULT_STORED_PER_HOUR = 300
 RATE_FORMAT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 

@@ -112,13 +112,12 @@ def ensure_rest_token(settings: Settings) -> Optional[str]:
     return token
 
 
-def private_settings(base: Optional[Settings] = None, **overrides) -> Settings:
+def private_settings(base: Settings, **overrides) -> Settings:
     """Settings for a bot of its own (tests, benchmarks, `supportbot ask`): free ports, index and model ready, and
     no Telegram: a private bot must not take the updates of the real one, whatever TELEGRAM_TOKEN the shell has.
-    `base`: by default the configuration of this process."""
+    `base`: the configuration it differs from (the caller's)."""
     import secrets
 
-    base = base or Settings.from_environ()
     overrides.setdefault("telegram_token", "")
     if not base.rest_api_token:
         overrides.setdefault("rest_api_token", secrets.token_urlsafe(24))

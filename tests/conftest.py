@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from helpers import make_tracker as _make_tracker
-from supportbot.settings import use_library_defaults
+from supportbot.settings import Settings, use_library_defaults
 from tiers import POSTGRES_URL, REDIS_URL, SERVICE_URLS, SERVICES, address, marks_for, unreachable, when_missing
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -125,7 +125,8 @@ def live_bot(tmp_path_factory):
     """The whole stack (action server, Rasa server, gateway) on free ports and a fresh database; its Settings."""
     from supportbot.stack import Stack, private_settings, scratch_database
 
-    settings = private_settings(database_url=scratch_database(tmp_path_factory.mktemp("live-db") / "supportbot.db"))
+    settings = private_settings(Settings.from_environ(),
+                                database_url=scratch_database(tmp_path_factory.mktemp("live-db") / "supportbot.db"))
     with Stack(settings, quiet=True) as stack:
         yield stack.settings
 

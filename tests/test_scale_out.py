@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from supportbot.settings import Settings
 from supportbot.stack import Stack, private_settings, send
 
 pytestmark = [pytest.mark.slow, pytest.mark.live]
@@ -54,7 +55,7 @@ def redis_lock_events(redis_url):
 
 def test_two_rasa_servers_share_postgresql_and_lock_in_redis(postgres_url, redis_lock_events):
     database_url = postgres_url
-    settings = private_settings(database_url=database_url, redis_url=REDIS_URL, rasa_workers=2)
+    settings = private_settings(Settings.from_environ(), database_url=database_url, redis_url=REDIS_URL, rasa_workers=2)
     customer = f"scale-{uuid.uuid4().hex[:8]}"
     with Stack(settings, quiet=True) as stack:
         assert len(stack.rasa_urls) == 2

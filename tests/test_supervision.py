@@ -9,13 +9,15 @@ import time
 
 import pytest
 
+from supportbot.settings import Settings
 from supportbot.stack import Stack, private_settings, scratch_database, send
 
 pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 
 def test_a_killed_action_server_is_restarted_and_the_customers_are_never_left_in_silence(tmp_path):
-    settings = private_settings(database_url=scratch_database(tmp_path / "supportbot.db"), rasa_workers=1)
+    settings = private_settings(Settings.from_environ(), database_url=scratch_database(tmp_path / "supportbot.db"),
+                                rasa_workers=1)
     done = threading.Event()
     with Stack(settings, quiet=True) as stack:
         supervisor = threading.Thread(target=stack.supervise, kwargs={"until": done.is_set}, daemon=True)

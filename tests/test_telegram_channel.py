@@ -442,7 +442,7 @@ def test_a_private_bot_never_polls_with_the_shells_token(monkeypatch):
 
     monkeypatch.setenv("TELEGRAM_TOKEN", "123456:from-the-shell")
     assert Settings.from_environ().child_environment()["TELEGRAM_TOKEN"] == "123456:from-the-shell"
-    assert private_settings().child_environment()["TELEGRAM_TOKEN"] == ""
+    assert private_settings(Settings.from_environ()).child_environment()["TELEGRAM_TOKEN"] == ""
 
 
 async def test_agent_replies_written_during_a_telegram_outage_arrive_later_in_order(fake, sqlite_url, monkeypatch):

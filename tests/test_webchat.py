@@ -25,6 +25,8 @@ PASSWORD = "correct horse"
 SESSION = "3f2b1c9e-7a41-4c55-9d0e-5b8a2f6c1d10"
 CLARIFY_BUTTONS = [{"title": "Pay by card", "payload": '/faq{"faq_id":"billing-card"}'},
                    {"title": "E-invoice", "payload": '/faq{"faq_id":"billing-einvoice"}'}]
+
+
 class ButtonBot(FakeBot):
     """The fake bot, plus a clarifying question with quick replies."""
 

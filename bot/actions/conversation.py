@@ -15,7 +15,8 @@ from replies.composer import FORMAL, Reply, ReplyComposer, remember
 from replies.register import detect_register
 from knowledge.encoders import MESSAGE_VECTOR
 from knowledge.text import detect_language, extract_name, is_clearly_in
-from protocol.moods import MoodReading
+from protocol.kinds import Kind
+from protocol.moods import CALM, MoodReading
 from protocol.packet import Considered, HandoffPacket
 from signals.sentiment.detector import sentiment_detector
 
@@ -73,7 +74,7 @@ def just_answered(tracker: Tracker) -> Optional[str]:
                 return None
         elif event.get("event") == "bot":
             custom = (event.get("data") or {}).get("custom") or {}
-            return custom.get("faq_id") if custom.get("kind") == "answer" else None
+            return custom.get("faq_id") if custom.get("kind") == Kind.ANSWER else None
     return None
 
 
@@ -105,14 +106,13 @@ class Conversation:
         """The customer's sentiment from this message and the earlier ones: calm, upset or rude."""
         if self._mood is None:
             if self.text.startswith("/"):
-                self._mood = {"label": "calm", "upset": 0.0, "rude": 0.0, "signals": []}
+                self._mood = CALM.to_dict()
             else:
                 detector = sentiment_detector()
                 same_encoder = detector.encoder.name == knowledge_client().encoder_name
                 found = detector.assess(self.text, self.language, earlier_customer_texts(self.tracker),
                                         vector=self.vector if same_encoder else None)
-                self._mood = {"label": found.label, "upset": round(found.upset, 3), "rude": round(found.rude, 3),
-                              "signals": list(found.signals)}
+                self._mood = MoodReading(found.label, found.upset, found.rude, tuple(found.signals)).to_dict()
         return self._mood
 
     def has_said(self, key: str) -> bool:

@@ -51,7 +51,7 @@ class LazyEncoder:
 
 
 def gaps_routes(store: HandoffStore, canned: CannedReplies, encoder_spec: str = "") -> web.RouteTableDef:
-    """`encoder_spec` as ENCODER (empty: the ENCODER environment variable, as for the index)."""
+    """`encoder_spec`: the index's encoder, as ENCODER names it (empty: the default encoder)."""
     encoder = LazyEncoder(encoder_spec)
     # each report embeds every question: several at once would take the worker threads the customers need
     one_report_at_a_time = asyncio.Lock()

@@ -30,6 +30,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 
 from handoff.router import ConversationRouter, TooManyMessages
 from handoff.views import ConversationView, MessageView, NotFound
+from protocol.kinds import Kind
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def keyboard_for(message: MessageView) -> Optional[InlineKeyboardMarkup]:
     else:
         rows = [[key] for key in keys]
     custom = message.payload.get("custom") or {}
-    if message.role == "bot" and custom.get("kind") == "answer":
+    if message.role == "bot" and custom.get("kind") == Kind.ANSWER:
         rows.append([InlineKeyboardButton(THUMBS_UP, callback_data=feedback_data(message.id, True)),
                      InlineKeyboardButton(THUMBS_DOWN, callback_data=feedback_data(message.id, False))])
     return InlineKeyboardMarkup(rows) if rows else None
@@ -440,7 +441,7 @@ class TelegramChannel:
         conversation = await asyncio.to_thread(store.conversation, CHANNEL, str(chat_id))
         await asyncio.to_thread(store.add_message, conversation.id, "customer", f"[{kind}]", conversation.customer_name,
                                 {"telegram": {"content": kind}})
-        return await self._composed(conversation, "unsupported_content", user, {"kind": "unsupported_content", "content": kind})
+        return await self._composed(conversation, "unsupported_content", user, {"kind": Kind.UNSUPPORTED_CONTENT, "content": kind})
 
     async def _composed(self, conversation: ConversationView, key: str, user: Optional[User],
                         custom: Dict[str, Any]) -> MessageView:

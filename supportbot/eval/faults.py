@@ -291,8 +291,10 @@ class RunningBot:
     """`supportbot run` as a user starts it, on private ports and a private database; stopped on exit, whatever
     happened, with every process it started (restarted ones too)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, settings: Settings):
+        """`settings`: the configuration of the run, which the bot's own ports, database and token override."""
         self.workdir = workdir
+        self.settings = settings
         self.database = workdir / "supportbot.db"
         self.token = secrets.token_urlsafe(24)
         self.port = free_port()
@@ -310,7 +312,7 @@ class RunningBot:
 
     def environment(self) -> Dict[str, str]:
         defaults = Settings()  # the processes' logs go to their files (LOG_LEVEL), not to this run's output
-        settings = Settings.from_environ().with_overrides(
+        settings = self.settings.with_overrides(
             gateway_port=self.port, rasa_port=free_port(), action_port=free_port(), database_url=self.database_url,
             rest_api_token=self.token, telegram_token="", host="127.0.0.1", knowledge_dir=str(defaults.knowledge_dir),
             index_dir=defaults.index_dir, log_level=defaults.log_level, rasa_webhook_url=defaults.rasa_webhook_url)
@@ -518,8 +520,8 @@ async def _drive(bot: RunningBot, fault: Fault, traffic: Traffic) -> Dict[str, f
     return seen
 
 
-def run_fault(fault: Fault, workdir: Path, seed: int) -> FaultResult:
-    bot = RunningBot(workdir)
+def run_fault(fault: Fault, workdir: Path, seed: int, settings: Settings) -> FaultResult:
+    bot = RunningBot(workdir, settings)
     try:
         with bot:
             rasa_servers = len(bot.children("rasa"))
@@ -619,7 +621,7 @@ def bench_faults(args, report: Dict[str, str]) -> None:
     try:
         for number, fault in enumerate(FAULTS):
             print(f"==> {fault.label}", file=sys.stderr, flush=True)
-            result = run_fault(fault, base / fault.key, seed=100 + number)
+            result = run_fault(fault, base / fault.key, seed=100 + number, settings=args.settings)
             print(result_row(result), flush=True)
             results.append(result)
     finally:

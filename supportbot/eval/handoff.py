@@ -107,7 +107,7 @@ def report_markdown(table: Dict[str, Dict[str, Dict[str, float]]]) -> str:
 
 
 def main(args) -> int:
-    settings = private_settings(database_url=scratch_database(BENCH_DIR / "handoff-eval.db"))
+    settings = private_settings(args.settings, database_url=scratch_database(BENCH_DIR / "handoff-eval.db"))
     with Stack(settings, quiet=True):
         table = figures(measure(settings.rest_url, evaluation_sets(), token=settings.rest_api_token))
     body = report_markdown(table)

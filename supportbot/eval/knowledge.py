@@ -25,7 +25,7 @@ import yaml
 from threadpoolctl import threadpool_limits
 
 from signals.person_request import asks_for_person
-from signals.sentiment.detector import sentiment_detector
+from signals.sentiment.detector import SentimentDetector
 from knowledge.calibration import CalibrationData, CalibrationSettings, collect, fit, fused_features, negative_texts
 from knowledge.decision import ANSWER, CLARIFY, HANDOFF
 from knowledge.encoders import load_encoder
@@ -242,10 +242,9 @@ def choose_settings(table: np.ndarray, families: Sequence[str], keep: Sequence[b
 # ---------------------------------------------------------------- handoff signals
 
 
-def signal_recall(kset: KnowledgeSet) -> Dict[str, Tuple[int, int]]:
+def signal_recall(kset: KnowledgeSet, detector: SentimentDetector) -> Dict[str, Tuple[int, int]]:
     """How many upset, rude and person-asking messages the bot's triggers hand off (the sentiment detector and
     the person-request patterns, as the actions use them)."""
-    detector = sentiment_detector()
     counts: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
     for message in kset.messages:
         if message.expect not in SIGNALS:
@@ -264,7 +263,7 @@ SMALLTALK_INTENTS = ("greet", "thanks", "goodbye", "bot_challenge", "affirm", "d
 TO_KNOWLEDGE = ("faq", "nlu_fallback")
 
 
-def parse_intents(texts: Sequence[str]) -> List[str]:
+def parse_intents(texts: Sequence[str], settings: Settings) -> List[str]:
     """The intents the bot's trained Rasa model gives these messages (trained first when the data changed)."""
     # Rasa (and TensorFlow under it) take seconds to import; only this table needs them
     from rasa.core.agent import Agent
@@ -272,7 +271,7 @@ def parse_intents(texts: Sequence[str]) -> List[str]:
 
     logging.getLogger("rasa").setLevel(logging.ERROR)
     configure_structlog(logging.ERROR)
-    agent = Agent.load(str(ensure_model(Settings.from_environ())))
+    agent = Agent.load(str(ensure_model(settings)))
 
     async def parse() -> List[str]:
         return [(await agent.parse_message(text))["intent"]["name"] for text in texts]
@@ -280,7 +279,7 @@ def parse_intents(texts: Sequence[str]) -> List[str]:
     return asyncio.run(parse())
 
 
-def routing_rows(prepared: Sequence[Prepared], chosen: Dict[str, CalibrationSettings]) -> List[str]:
+def routing_rows(prepared: Sequence[Prepared], chosen: Dict[str, CalibrationSettings], settings: Settings) -> List[str]:
     """How often an answerable question is taken by Rasa for something else, and how often it still misses the
     knowledge after the actions' fallbacks (small talk and "didn't help" hand a longer message to the knowledge
     when it is sure; see policy/decide.py)."""
@@ -292,7 +291,7 @@ def routing_rows(prepared: Sequence[Prepared], chosen: Dict[str, CalibrationSett
         if p.kset.family != p.kset.name:
             continue
         scoped = [i for i in range(len(p.faq)) if p.gold[i] >= 0]
-        intents = parse_intents([p.faq[i].text for i in scoped])
+        intents = parse_intents([p.faq[i].text for i in scoped], settings)
         action = outcomes(p, p.params(chosen[p.kset.family]))["action"]
         elsewhere, rescued = 0, 0
         for i, intent in zip(scoped, intents):
@@ -369,15 +368,16 @@ def _main(args, report: Dict[str, str]) -> None:
                            f"{percent(mean['handed_off'])} | {percent(mean['oos_handed_off'])} |")
     signal_lines = ["", "Handoff triggers on the test sets' upset, rude and person-asking messages (handed off / all):", "",
                     "| knowledge base | upset | rude | asks for a person |", "|---|---|---|---|"]
+    detector = SentimentDetector(encoder=load_encoder(args.settings.encoder), model_dir=args.settings.model_dir)
     for kset in sets:
         if kset.family == kset.name and kset.name != "demo":
-            counts = signal_recall(kset)
+            counts = signal_recall(kset, detector)
             cells = [f"{counts[s][0]}/{counts[s][1]}" if s in counts else "-" for s in SIGNALS]
             signal_lines.append(f"| {kset.name} | " + " | ".join(cells) + " |")
     settings_lines = ["", "Calibration settings, chosen leave-one-knowledge-base-out:", ""] + [
         f"- for {family}: {chosen[family]}" for family in families] + [
         f"- shipped default (chosen on all of them): {shipped}"]
-    routing = routing_rows(prepared, chosen) if not getattr(args, "no_routing", False) else []
+    routing = routing_rows(prepared, chosen, args.settings) if not getattr(args, "no_routing", False) else []
     body = "\n".join(lines + summary + signal_lines + routing + settings_lines)
     print(body)
     report["knowledge"] = body
@@ -482,8 +482,8 @@ def bench_live(args, report: Dict[str, str]) -> None:
             lines.append(
                 f"| {kset.name} | {lang} | {len(scoped)} | {percent(right / n)} | {percent(wrong / n)} | "
                 f"{percent(len(clarified) / n)} ({percent(clarified_right / n)}) | {percent(handed / n)} | "
-                f"{percent(smalltalk / n)} | {share(oos, lambda m, c: c.get('kind') == 'handoff')} | "
-                f"{share(signals, lambda m, c: c.get('kind') == 'handoff')} |")
+                f"{percent(smalltalk / n)} | {share(oos, lambda m, c: c.get('kind') == Kind.HANDOFF)} | "
+                f"{share(signals, lambda m, c: c.get('kind') == Kind.HANDOFF)} |")
     body = "\n".join(lines) + (
         "\n\nEach message opens a new conversation; the first reply with metadata counts. A topic-policy handoff "
         "of the right entry counts as right. Percentages of the answerable messages, except the last two columns.")

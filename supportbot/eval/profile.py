@@ -36,7 +36,7 @@ from supportbot.action_server import install
 from supportbot.eval.data import BENCH_DIR
 from supportbot.eval.load import faq_conversations
 from supportbot.gateway import business_hours, message_limits
-from supportbot.settings import PROJECT_ROOT
+from supportbot.settings import PROJECT_ROOT, Settings
 from supportbot.stack import _wait_http, private_settings, scratch_database
 
 ROUNDS = 60
@@ -53,9 +53,9 @@ def _timed(stage: Callable[[str], object], texts: Sequence[str]) -> float:
     return statistics.median(timings)
 
 
-def profile_stages(cprofile: bool = False) -> Dict[str, float]:
+def profile_stages(base: Settings, cprofile: bool = False) -> Dict[str, float]:
     texts = [t for conversation in faq_conversations(6, 10, seed=7) for t in conversation][:ROUNDS]
-    settings = private_settings(database_url=scratch_database(BENCH_DIR / "profile.db"), rate_limit="off")
+    settings = private_settings(base, database_url=scratch_database(BENCH_DIR / "profile.db"), rate_limit="off")
     env = settings.child_environment()
     install(settings)  # the actions' parts in this process, as the action server has them
     figures: Dict[str, float] = {}
@@ -170,7 +170,7 @@ async def _gateway_stage(settings, texts: Sequence[str]) -> Dict[str, float]:
 
 
 def main(args) -> int:
-    figures = profile_stages(cprofile=getattr(args, "cprofile", False))
+    figures = profile_stages(args.settings, cprofile=getattr(args, "cprofile", False))
     print("| stage | median per message |\n|---|---|")
     for stage, value in figures.items():
         unit = "" if "KB" in stage else " ms"

@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from knowledge.encoders import load_encoder
 from protocol.moods import Mood
 from signals.sentiment.cues import CUE_NAMES
 from signals.sentiment.detector import SentimentDetector
@@ -24,6 +25,7 @@ from signals.sentiment.fitting import (
 )
 from supportbot.eval.data import CROSSLINGUAL_TEST, DEFAULT_SHARED, SENTIMENT_TEST, cached_encoder
 from supportbot.eval.report import write_report
+from supportbot.settings import Settings
 
 TEST_FILE = SENTIMENT_TEST
 LANGUAGES = ("et", "ru", "en")
@@ -230,9 +232,9 @@ def faq_questions_flagged(detector: SentimentDetector) -> Dict[str, Dict[str, fl
     return figures
 
 
-def evaluate_sentiment(shared: Optional[Path] = None, compare_public_training: bool = True) -> dict:
-    encoder = cached_encoder()
-    detector = SentimentDetector(encoder=encoder)
+def evaluate_sentiment(settings: Settings, shared: Optional[Path] = None, compare_public_training: bool = True) -> dict:
+    encoder = cached_encoder(settings.encoder)
+    detector = SentimentDetector(encoder=encoder, model_dir=settings.model_dir)
     test = load_examples(TEST_FILE)
     results: dict = {
         "encoder": encoder.name,
@@ -242,7 +244,7 @@ def evaluate_sentiment(shared: Optional[Path] = None, compare_public_training: b
         "test_counts": {lang: {label: sum(e.language == lang and e.label == label for e in test) for label in LABELS}
                         for lang in LANGUAGES},
         "project": project_figures(detector, test),
-        "latency_ms": latency_ms(SentimentDetector(), test),
+        "latency_ms": latency_ms(SentimentDetector(encoder=load_encoder(settings.encoder), model_dir=settings.model_dir), test),
         "public": None,
         "training_comparison": None,
         "faq_questions_flagged": faq_questions_flagged(detector),
@@ -418,7 +420,7 @@ def assessment(results: dict) -> str:
 
 
 def main(args) -> int:
-    results = evaluate_sentiment(Path(args.shared) if getattr(args, "shared", None) else None)
+    results = evaluate_sentiment(args.settings, Path(args.shared) if getattr(args, "shared", None) else None)
     body = report_markdown(results)
     print(body)
     if not getattr(args, "no_write", False):
