@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,8 +30,10 @@ def token_hash(token: str) -> str:
 class AgentDirectory:
     """`store.agents`: who may work in the console, and their sessions."""
 
-    def __init__(self, session: Callable[[], Session]):
+    def __init__(self, session: Callable[[], Session], publish: Callable[[Session, int, str, Dict[str, Any]], None]):
+        """`publish`: the store's, which adds a live event inside the caller's transaction."""
         self._session = session
+        self._publish = publish
 
 
     def create(self, username: str, display_name: str, password: str, role: Optional[str] = None) -> AgentView:
@@ -91,7 +93,7 @@ class AgentDirectory:
                     conversation.state, conversation.agent_id, conversation.updated_at = State.WAITING.value, None, m.utcnow()
                     s.execute(update(m.Handoff).where(m.Handoff.id == conversation.current_handoff_id)
                               .values(claimed_at=None, agent_id=None))
-                    s.add(m.LiveEvent(conversation_id=conversation.id, kind="state", payload={"state": State.WAITING.value}))
+                    self._publish(s, conversation.id, "state", {"state": State.WAITING.value})
             return agent_view(row)
 
     def authenticate(self, username: str, password: str) -> Optional[AgentView]:

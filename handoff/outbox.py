@@ -13,11 +13,13 @@ from handoff.views import MessageView, NotFound, as_utc, iso, message_view
 
 
 class Outbox:
-    """`store.outbox`. `add_message` is the store's, so that a dead letter's note reaches the transcript and the
-    live feed like any other message."""
+    """`store.outbox`. `message` and `add_message` are the store's, so that a dead letter's note reaches the
+    transcript and the live feed like any other message."""
 
-    def __init__(self, session: Callable[[], Session], add_message: Callable[..., MessageView]):
+    def __init__(self, session: Callable[[], Session], message: Callable[[int], MessageView],
+                 add_message: Callable[..., MessageView]):
         self._session = session
+        self._message = message
         self._add_message = add_message
 
     def defer(self, message_id: int, error: str, first_delay: timedelta, max_delay: timedelta) -> int:
@@ -74,10 +76,7 @@ class Outbox:
         with self._session() as s, s.begin():
             s.execute(update(m.DeferredDelivery).where(m.DeferredDelivery.message_id == message_id)
                       .values(given_up_at=m.utcnow(), attempts=tries, last_error=error[:2000]))
-        with self._session() as s:
-            message = s.get(m.Message, message_id)
-        if message is None:
-            raise NotFound(f"no message {message_id}")
+        message = self._message(message_id)
         note = (f"Message {message_id} could not be delivered to the customer after {tries} tries and is no longer "
                 f"retried; last error: {error[:300]}")
         return self._add_message(message.conversation_id, "system", note, None,

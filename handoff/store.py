@@ -38,8 +38,8 @@ class HandoffStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
-        self.agents = AgentDirectory(self.session)
-        self.outbox = Outbox(self.session, self.add_message)
+        self.agents = AgentDirectory(self.session, self._publish)
+        self.outbox = Outbox(self.session, self.message, self.add_message)
 
     @classmethod
     def open(cls, url: str, run_migrations: bool = True) -> "HandoffStore":
